@@ -1,0 +1,109 @@
+use std::time::Duration;
+
+use bus::{ConsumerConfig, Outcome, Outgoing, PublishError};
+use contracts::Destination;
+
+use crate::harness::{Harness, QUEUE, Recorder, event};
+
+#[tokio::test]
+async fn published_events_are_consumed_and_acked() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let handler = Recorder::new(|_| Outcome::Done);
+    let consuming = h.consume(handler.clone(), ConsumerConfig::default());
+
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(h.publish_event().await?);
+    }
+    handler
+        .wait_until(Duration::from_secs(10), |c| c.len() >= 20)
+        .await?;
+    consuming.stop().await?;
+
+    let mut seen: Vec<_> = handler.calls().iter().map(|c| c.message_id).collect();
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids, "every message once, none other");
+    assert!(handler.calls().iter().all(|c| c.attempt == 1));
+    assert_eq!(
+        h.ready_count(QUEUE).await?,
+        0,
+        "acked messages leave the queue"
+    );
+    assert_eq!(h.ready_count(&format!("{QUEUE}.dlq")).await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unroutable_publish_is_an_error_not_silence() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let nowhere = Destination::Command {
+        routing_key: "nobody.listens-here",
+    };
+    let result = h
+        .bus
+        .publisher()
+        .publish(&Outgoing::envelope(&event().into_raw(), nowhere))
+        .await;
+    assert!(
+        matches!(result, Err(PublishError::Unroutable { .. })),
+        "got {result:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_messages_before_returning() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let handler = std::sync::Arc::new(Slow::default());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let bus = h.bus.clone();
+    let token = shutdown.clone();
+    let task = tokio::spawn({
+        let handler = handler.clone();
+        async move {
+            bus.consume(QUEUE, handler, ConsumerConfig::default(), token)
+                .await
+        }
+    });
+    for _ in 0..5 {
+        h.publish_event().await?;
+    }
+    // Wait until the handlers are running, then ask to stop.
+    let started = std::time::Instant::now();
+    while handler.started.load(std::sync::atomic::Ordering::SeqCst) < 5 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "handlers never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    task.await??;
+    assert_eq!(
+        handler.finished.load(std::sync::atomic::Ordering::SeqCst),
+        5
+    );
+    assert_eq!(
+        h.ready_count(QUEUE).await?,
+        0,
+        "finished messages were acked, not requeued"
+    );
+    Ok(())
+}
+
+#[derive(Default)]
+struct Slow {
+    started: std::sync::atomic::AtomicUsize,
+    finished: std::sync::atomic::AtomicUsize,
+}
+
+impl bus::Handler for Slow {
+    async fn handle(&self, _: bus::Incoming) -> Outcome {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.started.fetch_add(1, SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.finished.fetch_add(1, SeqCst);
+        Outcome::Done
+    }
+}

@@ -1,0 +1,7 @@
+//! Outbox, relay and inbox against real Postgres (a database per test) and RabbitMQ (a vhost
+//! per test).
+
+mod harness;
+mod inbox;
+mod recovery;
+mod relay;

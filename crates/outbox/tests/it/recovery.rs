@@ -1,0 +1,62 @@
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bus::ConsumerConfig;
+use outbox::RelayConfig;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::{Harness, QUEUE, RecordEffect};
+
+/// The broker connection is forcibly closed (only this test's, by its vhost) while messages
+/// flow: the relay's publisher and the consumer recover, and every message has exactly one
+/// effect.
+#[sqlx::test(migrations = false)]
+async fn a_forced_connection_close_loses_and_duplicates_nothing(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let h = Harness::start(pool).await?;
+    let shutdown = CancellationToken::new();
+    let relay = outbox::Relay::new(
+        h.pool.clone(),
+        h.bus.publisher().clone(),
+        RelayConfig {
+            batch_size: 50,
+            poll_interval: Duration::from_millis(200),
+            failure_pause: Duration::from_millis(100),
+        },
+    );
+    let relaying = tokio::spawn(relay.run(shutdown.clone()));
+    let handler = Arc::new(RecordEffect {
+        pool: h.pool.clone(),
+    });
+    let bus = h.bus.clone();
+    let token = shutdown.clone();
+    let consuming = tokio::spawn(async move {
+        bus.consume(QUEUE, handler, ConsumerConfig::default(), token)
+            .await
+    });
+
+    let mut expected = Vec::new();
+    for round in 0..20 {
+        expected.extend(h.commit_events(50).await?);
+        if round == 6 || round == 13 {
+            let closed = h.vhost.close_connections().await?;
+            assert!(closed > 0, "the test's connection was found and closed");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.wait_for_effects(1000, Duration::from_secs(60)).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    shutdown.cancel();
+    relaying.await?;
+    consuming.await??;
+
+    let effects = h.effects().await?;
+    assert_eq!(effects.len(), 1000, "exactly one effect per message");
+    let distinct: HashSet<_> = effects.iter().collect();
+    assert_eq!(distinct, expected.iter().collect());
+    assert_eq!(h.unpublished().await?, 0);
+    Ok(())
+}

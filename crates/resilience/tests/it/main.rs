@@ -1,0 +1,13 @@
+//! Integration tests: each policy against a real HTTP server on a free loopback port
+//! (in-process axum, real sockets), driven by a real reqwest client. One binary on purpose:
+//! one link step for all of them.
+
+mod common;
+
+mod breaker;
+mod budget;
+mod bulkhead;
+mod fallback;
+mod policy;
+mod retry;
+mod timeout;

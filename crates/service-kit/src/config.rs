@@ -1,0 +1,63 @@
+//! Settings from the environment. Every setting has a default that works on a developer's
+//! machine with `make run`; production overrides them.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+/// A typed environment variable, or its default when unset. A set but unparsable value is a
+/// startup error, not a silent default.
+pub fn env_or<T: FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
+    match std::env::var(name) {
+        Ok(raw) => raw.parse().map_err(|_| ConfigError {
+            name: name.to_owned(),
+            value: raw,
+        }),
+        Err(_) => Ok(default),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name} has an invalid value {value:?}")]
+pub struct ConfigError {
+    pub name: String,
+    pub value: String,
+}
+
+/// What every service needs to start.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The service's name: its database, its role, its broker connection's name.
+    pub name: String,
+    /// `BIND` (default 127.0.0.1) and `PORT` (default from design.md; 0 picks a free port).
+    pub addr: SocketAddr,
+    /// `DATABASE_URL`; default: the service's own database and role on the local server.
+    pub database_url: String,
+    /// `AMQP_URL`; default: the local broker's default vhost.
+    pub amqp_url: String,
+    /// `DB_MAX_CONNECTIONS` (default 10).
+    pub db_max_connections: u32,
+}
+
+impl ServiceConfig {
+    pub fn from_env(name: &str, default_port: u16) -> Result<Self, ConfigError> {
+        let bind: std::net::IpAddr = env_or("BIND", [127, 0, 0, 1].into())?;
+        let port: u16 = env_or("PORT", default_port)?;
+        Ok(Self {
+            name: name.to_owned(),
+            addr: SocketAddr::new(bind, port),
+            database_url: env_or(
+                "DATABASE_URL",
+                format!("postgres://{name}:{name}@127.0.0.1:5432/{name}"),
+            )?,
+            amqp_url: env_or("AMQP_URL", bus::BusConfig::DEFAULT_URL.to_owned())?,
+            db_max_connections: env_or("DB_MAX_CONNECTIONS", 10)?,
+        })
+    }
+
+    pub fn bus(&self) -> bus::BusConfig {
+        bus::BusConfig {
+            url: self.amqp_url.clone(),
+            connection_name: format!("{}@{}", self.name, std::process::id()),
+        }
+    }
+}

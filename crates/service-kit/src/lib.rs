@@ -1,0 +1,21 @@
+//! The shape every Summit service shares, so each `main.rs` reads like a table of contents.
+//!
+//! - [`config`]: typed settings from the environment with defaults that work locally.
+//! - [`database`]: a lazy pool (a service starts without its database) and migrations with retry.
+//! - [`health`]: `/health/live` (the process answers) and `/health/ready` (database and broker
+//!   reachable, migrations done).
+//! - [`problem`]: `application/problem+json` errors, and a JSON extractor whose rejections are
+//!   problems too.
+//! - [`runtime`]: the run loop — serve HTTP at once, then migrate, connect the bus, start the
+//!   outbox relay and the consumers, report ready; on SIGINT/SIGTERM stop taking work, finish
+//!   what is in flight, and exit.
+
+pub mod config;
+pub mod database;
+pub mod health;
+pub mod problem;
+pub mod runtime;
+
+pub use config::ServiceConfig;
+pub use problem::{Problem, ProblemJson};
+pub use runtime::{Consumer, Runtime, ServiceError};

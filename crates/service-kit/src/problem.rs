@@ -1,0 +1,224 @@
+//! RFC 9457 problem details: every error body Summit returns is `application/problem+json`.
+//!
+//! Handlers return `Result<_, Problem>` (or a domain error that converts into one, once, at the
+//! edge). Internal errors are logged with their cause and shown to the client only as a 500.
+//! [`ProblemJson`] is axum's `Json` extractor with its rejections turned into problems:
+//! malformed JSON → 400, a body that does not fit the type (missing, mistyped or unknown field)
+//! → 422 naming the field, wrong content type → 415, too large → 413.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// A stable, short name of the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// For 422: the fields at fault and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, kind: &str, title: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind: kind.to_owned(),
+            title: title.into(),
+            detail: None,
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", "Malformed request").detail(detail)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Missing or invalid admin key",
+        )
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", "Conflict").detail(detail)
+    }
+
+    /// 422 naming the field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut problem = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "Invalid field",
+        )
+        .detail(format!("{field}: {message}"));
+        problem.errors.push(FieldError {
+            field: field.to_owned(),
+            message,
+        });
+        problem
+    }
+
+    pub fn payload_too_large(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+        )
+        .detail(detail)
+    }
+
+    /// A 500 whose cause is logged, never shown.
+    pub fn internal(error: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+        )
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Temporarily unavailable",
+        )
+        .detail(detail)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        let mut response = (status, axum::Json(&self)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+impl From<sqlx::Error> for Problem {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::warn!(%error, "database unavailable");
+                Problem::unavailable("the database is unavailable; try again shortly")
+            }
+            _ => Problem::internal(&error),
+        }
+    }
+}
+
+impl From<JsonRejection> for Problem {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => {
+                // serde's message names the path: "body.price_minor: invalid type ..." or
+                // "unknown field `x`"; keep the field name first for clients.
+                let text = e.body_text();
+                let detail = text
+                    .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+                    .unwrap_or(&text)
+                    .to_owned();
+                let field = field_of(&detail);
+                let mut problem = Problem::invalid(&field, detail.clone());
+                problem.detail = Some(detail);
+                problem
+            }
+            JsonRejection::JsonSyntaxError(e) => Problem::bad_request(e.body_text()),
+            JsonRejection::MissingJsonContentType(_) => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Expected Content-Type: application/json",
+            ),
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Problem::payload_too_large(e.body_text())
+            }
+            other => Problem::new(other.status(), "bad-request", other.body_text()),
+        }
+    }
+}
+
+/// The field a serde message is about: `unknown field `x``, `missing field `x``, or `x: …`.
+fn field_of(message: &str) -> String {
+    for marker in ["unknown field `", "missing field `"] {
+        if let Some(rest) = message.split(marker).nth(1) {
+            return rest.split('`').next().unwrap_or_default().to_owned();
+        }
+    }
+    message
+        .split(": ")
+        .next()
+        .filter(|p| !p.contains(' '))
+        .unwrap_or("body")
+        .to_owned()
+}
+
+/// `Json<T>` whose rejections are [`Problem`]s.
+pub struct ProblemJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ProblemJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn names_the_field_of_serde_messages() {
+        assert_eq!(
+            field_of("unknown field `colour`, expected one of `name`"),
+            "colour"
+        );
+        assert_eq!(field_of("missing field `sku` at line 1 column 2"), "sku");
+        assert_eq!(
+            field_of("price_minor: invalid type: string \"x\", expected i64"),
+            "price_minor"
+        );
+        assert_eq!(field_of("something odd happened"), "body");
+    }
+}

@@ -1,0 +1,181 @@
+//! The run loop of a service.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use bus::{Bus, ConsumerConfig, Handler, Topology};
+use outbox::{Relay, RelayConfig};
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{ConfigError, ServiceConfig};
+use crate::database;
+use crate::health::Health;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("listening: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+type ConsumeFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A queue this service consumes, with its handler; restarted with backoff if the broker
+/// connection cannot recover by itself.
+pub struct Consumer {
+    start: Box<dyn Fn(Arc<Bus>, CancellationToken) -> ConsumeFuture + Send + Sync>,
+}
+
+impl Consumer {
+    pub fn new<H: Handler>(queue: &str, handler: Arc<H>, config: ConsumerConfig) -> Self {
+        let queue = queue.to_owned();
+        Self {
+            start: Box::new(move |bus, shutdown| {
+                let queue = queue.clone();
+                let handler = handler.clone();
+                Box::pin(async move {
+                    let mut attempt = 0;
+                    while !shutdown.is_cancelled() {
+                        match bus
+                            .consume(&queue, handler.clone(), config, shutdown.clone())
+                            .await
+                        {
+                            Ok(()) => attempt = 0,
+                            Err(error) => {
+                                attempt += 1;
+                                let delay = config.backoff.delay(attempt, None);
+                                tracing::warn!(%error, queue, ?delay, "consumer stopped; restarting");
+                                tokio::select! {
+                                    _ = shutdown.cancelled() => {}
+                                    _ = tokio::time::sleep(delay) => {}
+                                }
+                            }
+                        }
+                    }
+                })
+            }),
+        }
+    }
+}
+
+/// A service being assembled: config and a lazy pool first, so routes can be built, then
+/// [`Runtime::run`].
+pub struct Runtime {
+    pub config: ServiceConfig,
+    pub pool: PgPool,
+    pub shutdown: CancellationToken,
+}
+
+impl Runtime {
+    pub fn new(name: &str, default_port: u16) -> Result<Self, ServiceError> {
+        let config = ServiceConfig::from_env(name, default_port)?;
+        let pool = database::lazy_pool(&config)?;
+        Ok(Self {
+            config,
+            pool,
+            shutdown: shutdown_on_signal(),
+        })
+    }
+
+    /// Serves `router` (plus health) at once; then migrates, connects the bus, starts the relay
+    /// and `consumers`, and reports ready. Returns after a signal, once in-flight work is done.
+    pub async fn run(
+        self,
+        migrator: &Migrator,
+        topology: Topology,
+        router: Router,
+        consumers: Vec<Consumer>,
+    ) -> Result<(), ServiceError> {
+        let Runtime {
+            config,
+            pool,
+            shutdown,
+        } = self;
+        let health = Health::new(pool.clone());
+        let app = router
+            .merge(health.router())
+            .layer(telemetry::http::layer());
+        let listener = TcpListener::bind(config.addr).await?;
+        let addr = listener.local_addr()?;
+        tracing::info!(service = %config.name, %addr, "listening");
+        let server_shutdown = shutdown.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
+                .await
+        });
+
+        let work = TaskTracker::new();
+        if database::migrate_with_retry(&pool, migrator, &shutdown).await? {
+            health.migrated();
+            tracing::info!("migrations applied");
+            if let Some(bus) = Bus::connect_with_retry(&config.bus(), topology, &shutdown).await {
+                let bus = Arc::new(bus);
+                health.bus_connected(bus.clone());
+                let relay = Relay::new(
+                    pool.clone(),
+                    bus.publisher().clone(),
+                    RelayConfig::default(),
+                );
+                work.spawn(relay.run(shutdown.clone()));
+                for consumer in consumers {
+                    work.spawn((consumer.start)(bus.clone(), shutdown.clone()));
+                }
+                tracing::info!(service = %config.name, "ready");
+                shutdown.cancelled().await;
+                work.close();
+                if tokio::time::timeout(Duration::from_secs(30), work.wait())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("in-flight work did not finish within 30 s");
+                }
+                bus.close().await;
+            }
+        }
+        shutdown.cancel();
+        match server.await {
+            Ok(result) => result?,
+            Err(join) => tracing::error!(%join, "HTTP server task failed"),
+        }
+        pool.close().await;
+        tracing::info!(service = %config.name, "stopped");
+        Ok(())
+    }
+}
+
+/// A token cancelled on SIGINT or SIGTERM.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing the SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested");
+        cancel.cancel();
+    });
+    token
+}

@@ -1,0 +1,211 @@
+//! Test isolation on the real servers.
+//!
+//! Each test that touches RabbitMQ gets a vhost of its own ([`Vhost`]), created and deleted
+//! through the management API, so tests run in parallel and a test that closes "its"
+//! connections closes no one else's. Postgres isolation is `#[sqlx::test]`'s database per test.
+//!
+//! The management API is spoken in plain HTTP/1.1 over a std socket: it keeps this crate free
+//! of an HTTP client stack, and lets [`Vhost`]'s `Drop` clean up without a runtime.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// Where the broker and its management API are (`AMQP_HOST`, `RABBITMQ_MANAGEMENT`), with the
+/// local defaults of design.md.
+fn amqp_authority() -> String {
+    std::env::var("TEST_AMQP_AUTHORITY").unwrap_or_else(|_| "guest:guest@127.0.0.1:5672".into())
+}
+
+fn management_addr() -> String {
+    std::env::var("RABBITMQ_MANAGEMENT_ADDR").unwrap_or_else(|_| "127.0.0.1:15672".into())
+}
+
+/// `guest:guest`, base64, for Basic auth.
+const MANAGEMENT_AUTH: &str = "Z3Vlc3Q6Z3Vlc3Q=";
+
+/// One management API call; returns the status code and the body.
+fn management(method: &str, path: &str, body: Option<&str>) -> anyhow::Result<(u16, String)> {
+    let addr = management_addr();
+    let mut stream = TcpStream::connect(&addr)
+        .with_context(|| format!("RabbitMQ management API at {addr} (is the plugin enabled?)"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {MANAGEMENT_AUTH}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no HTTP status from the management API")?;
+    let body = match response.split_once("\r\n\r\n") {
+        Some((head, rest))
+            if head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked") =>
+        {
+            dechunk(rest)
+        }
+        Some((_, rest)) => rest.to_owned(),
+        None => String::new(),
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+async fn management_async(
+    method: &'static str,
+    path: String,
+    body: Option<String>,
+) -> anyhow::Result<(u16, String)> {
+    tokio::task::spawn_blocking(move || management(method, &path, body.as_deref())).await?
+}
+
+/// A RabbitMQ vhost that lives as long as the value; the guest user may do anything in it.
+pub struct Vhost {
+    name: String,
+}
+
+impl Vhost {
+    pub async fn create() -> anyhow::Result<Self> {
+        let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let (status, body) = management_async("PUT", format!("/api/vhosts/{name}"), None).await?;
+        if !(200..300).contains(&status) {
+            bail!("creating vhost {name}: HTTP {status} {body}");
+        }
+        let permissions = r#"{"configure":".*","write":".*","read":".*"}"#.to_owned();
+        let (status, body) = management_async(
+            "PUT",
+            format!("/api/permissions/{name}/guest"),
+            Some(permissions),
+        )
+        .await?;
+        if !(200..300).contains(&status) {
+            bail!("granting guest on {name}: HTTP {status} {body}");
+        }
+        Ok(Self { name })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The AMQP URL of this vhost.
+    pub fn url(&self) -> String {
+        format!("amqp://{}/{}", amqp_authority(), self.name)
+    }
+
+    /// Forcibly closes every client connection on this vhost (and only those); returns how
+    /// many it closed.
+    pub async fn close_connections(&self) -> anyhow::Result<usize> {
+        let (status, body) = management_async(
+            "GET",
+            format!("/api/vhosts/{}/connections", self.name),
+            None,
+        )
+        .await?;
+        if status != 200 {
+            bail!("listing connections: HTTP {status} {body}");
+        }
+        let connections: serde_json::Value = serde_json::from_str(&body)?;
+        let names: Vec<String> = connections
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect();
+        for name in &names {
+            let path = format!("/api/connections/{}", percent_encode(name));
+            let (status, body) = management_async("DELETE", path, None).await?;
+            if !(200..300).contains(&status) && status != 404 {
+                bail!("closing connection {name}: HTTP {status} {body}");
+            }
+        }
+        Ok(names.len())
+    }
+
+    /// Messages ready in `queue` on this vhost (management statistics refresh every few seconds).
+    pub async fn queue_info(&self, queue: &str) -> anyhow::Result<serde_json::Value> {
+        let path = format!("/api/queues/{}/{}", self.name, percent_encode(queue));
+        let (status, body) = management_async("GET", path, None).await?;
+        if status != 200 {
+            bail!("queue {queue}: HTTP {status} {body}");
+        }
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    /// Every queue declared on this vhost, by name.
+    pub async fn queue_names(&self) -> anyhow::Result<Vec<String>> {
+        let (status, body) =
+            management_async("GET", format!("/api/queues/{}", self.name), None).await?;
+        if status != 200 {
+            bail!("queues: HTTP {status} {body}");
+        }
+        let queues: serde_json::Value = serde_json::from_str(&body)?;
+        Ok(queues
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|q| q["name"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// Every exchange declared on this vhost, by name.
+    pub async fn exchange_names(&self) -> anyhow::Result<Vec<String>> {
+        let (status, body) =
+            management_async("GET", format!("/api/exchanges/{}", self.name), None).await?;
+        if status != 200 {
+            bail!("exchanges: HTTP {status} {body}");
+        }
+        let exchanges: serde_json::Value = serde_json::from_str(&body)?;
+        Ok(exchanges
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|q| q["name"].as_str().map(str::to_owned))
+            .collect())
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        // Deleting a vhost removes its queues (quorum queues hold broker resources).
+        if let Err(error) = management("DELETE", &format!("/api/vhosts/{}", self.name), None) {
+            eprintln!("could not delete vhost {}: {error:#}", self.name);
+        }
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

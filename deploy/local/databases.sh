@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One database and one role per service; each role can connect only to its own database
+# (CONNECT revoked from PUBLIC). Idempotent. Migrations run when each service starts.
+set -euo pipefail
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+psql_admin() { as_postgres psql -qAt -v ON_ERROR_STOP=1 -d postgres "$@"; }
+
+for service in catalog checkout payments notifications; do
+  psql_admin -c "
+    DO \$\$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$service') THEN
+        CREATE ROLE $service LOGIN PASSWORD '$service';
+      END IF;
+    END \$\$;" >/dev/null
+  if [ -z "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$service'")" ]; then
+    psql_admin -c "CREATE DATABASE $service OWNER $service" >/dev/null
+  fi
+  psql_admin -c "REVOKE CONNECT ON DATABASE $service FROM PUBLIC;
+                 GRANT CONNECT ON DATABASE $service TO $service;" >/dev/null
+done
+echo "databases: catalog, checkout, payments, notifications (one role each)"

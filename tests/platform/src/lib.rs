@@ -1,0 +1,1 @@
+//! Platform tests: start the real service binaries.
