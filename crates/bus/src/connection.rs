@@ -76,7 +76,12 @@ impl Bus {
         };
         let mut attempt = 0;
         loop {
-            match Self::connect(config, topology.clone()).await {
+            // lapin retries the TCP connect itself for a while: race it against shutdown.
+            let connected = tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                connected = Self::connect(config, topology.clone()) => connected,
+            };
+            match connected {
                 Ok(bus) => return Some(bus),
                 Err(error) => {
                     attempt += 1;

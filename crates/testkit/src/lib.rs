@@ -117,25 +117,32 @@ impl Vhost {
         format!("amqp://{}/{}", amqp_authority(), self.name)
     }
 
-    /// Forcibly closes every client connection on this vhost (and only those); returns how
-    /// many it closed.
-    pub async fn close_connections(&self) -> anyhow::Result<usize> {
-        let (status, body) = management_async(
-            "GET",
-            format!("/api/vhosts/{}/connections", self.name),
-            None,
-        )
-        .await?;
+    /// Client connections on this vhost, by name. The management API learns of a new
+    /// connection through its statistics, a few seconds late.
+    pub async fn connection_names(&self) -> anyhow::Result<Vec<String>> {
+        let path = format!("/api/vhosts/{}/connections", self.name);
+        let (status, body) = management_async("GET", path, None).await?;
         if status != 200 {
             bail!("listing connections: HTTP {status} {body}");
         }
         let connections: serde_json::Value = serde_json::from_str(&body)?;
-        let names: Vec<String> = connections
+        Ok(connections
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|c| c["name"].as_str().map(str::to_owned))
-            .collect();
+            .collect())
+    }
+
+    /// Forcibly closes every client connection on this vhost (and only those), waiting up to
+    /// 15 s for the management API to list them; returns how many it closed.
+    pub async fn close_connections(&self) -> anyhow::Result<usize> {
+        let start = std::time::Instant::now();
+        let mut names = self.connection_names().await?;
+        while names.is_empty() && start.elapsed() < Duration::from_secs(15) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            names = self.connection_names().await?;
+        }
         for name in &names {
             let path = format!("/api/connections/{}", percent_encode(name));
             let (status, body) = management_async("DELETE", path, None).await?;

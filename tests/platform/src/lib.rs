@@ -1,1 +1,167 @@
-//! Platform tests: start the real service binaries.
+//! Platform tests: each starts the real service binaries (built by `make test` before the
+//! tests run) as processes, on free ports, each against a fresh database of its own and a
+//! RabbitMQ vhost of the test's own, and talks to them only over HTTP and the broker.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use sqlx::{Connection, PgConnection};
+use tokio::process::{Child, Command};
+
+/// The four services and the queues each must declare.
+pub const SERVICES: [&str; 4] = ["catalog", "checkout", "payments", "notifications"];
+
+/// A started service binary. Killed on drop if still running.
+pub struct Service {
+    pub name: String,
+    pub port: u16,
+    child: Child,
+    database: Database,
+}
+
+impl Service {
+    /// Starts `name` on a free port with a fresh database; `amqp_url` picks the broker (vhost).
+    pub async fn start(name: &str, amqp_url: &str) -> anyhow::Result<Self> {
+        let database = Database::create(name).await?;
+        let port = free_port()?;
+        let log =
+            std::fs::File::create(std::env::temp_dir().join(format!("summit-{name}-{port}.log")))?;
+        let child = Command::new(binary(name)?)
+            .env("PORT", port.to_string())
+            .env("DATABASE_URL", database.url())
+            .env("AMQP_URL", amqp_url)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            port,
+            child,
+            database,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// GET `path`: status and JSON body (Null when not JSON).
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
+        let response = reqwest::get(self.url(path)).await?;
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(serde_json::Value::Null);
+        Ok((status, body))
+    }
+
+    /// Waits until `/health/ready` answers 200.
+    pub async fn wait_ready(&self, limit: Duration) -> anyhow::Result<()> {
+        let start = Instant::now();
+        loop {
+            if let Ok((200, _)) = self.get("/health/ready").await {
+                return Ok(());
+            }
+            if start.elapsed() > limit {
+                bail!("{} not ready within {limit:?}", self.name);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM, then the exit status (the service drains and exits on its own).
+    pub async fn stop(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.child.id().context("already exited")?;
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .await?;
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await??;
+        self.database.drop_now().await?;
+        Ok(status)
+    }
+}
+
+/// Where `make test` (and cargo) put the service binaries: beside this test binary's `deps/`.
+fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .context("test binary has no target directory")?;
+    let path = dir.join(name);
+    if !path.exists() {
+        bail!(
+            "{} is missing: build the services first (`cargo build --workspace --bins`, as `make test` does)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A database of the test's own on the local server, created through the admin `DATABASE_URL`.
+pub struct Database {
+    name: String,
+    dropped: bool,
+}
+
+fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://summit:summit@127.0.0.1:5432/postgres".into())
+}
+
+impl Database {
+    pub async fn create(service: &str) -> anyhow::Result<Self> {
+        let name = format!("platform_{service}_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url()).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await?;
+        Ok(Self {
+            name,
+            dropped: false,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        let admin = admin_url();
+        let base = admin
+            .rsplit_once('/')
+            .map(|(base, _)| base)
+            .unwrap_or(&admin);
+        format!("{base}/{}", self.name)
+    }
+
+    pub async fn drop_now(&mut self) -> anyhow::Result<()> {
+        let mut admin = PgConnection::connect(&admin_url()).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut admin)
+        .await?;
+        self.dropped = true;
+        Ok(())
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if !self.dropped {
+            eprintln!(
+                "database {} left behind (the test failed before stopping it)",
+                self.name
+            );
+        }
+    }
+}

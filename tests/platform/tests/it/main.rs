@@ -1,0 +1,3 @@
+//! The platform as operators see it: real binaries, real servers.
+
+mod startup;
