@@ -50,7 +50,7 @@ async fn all_four_services_come_up_ready_and_declare_their_topology() -> anyhow:
     for queue in QUEUES {
         assert!(queues.iter().any(|q| q == queue), "queue {queue} missing");
         let dlq = format!("{queue}.dlq");
-        assert!(queues.iter().any(|q| *q == dlq), "queue {dlq} missing");
+        assert!(queues.contains(&dlq), "queue {dlq} missing");
         let info = vhost.queue_info(queue).await?;
         assert_eq!(info["type"], "quorum", "{queue} is a quorum queue");
         assert_eq!(info["arguments"]["x-dead-letter-exchange"], "summit.dlx");
@@ -85,10 +85,9 @@ async fn a_service_without_its_broker_stays_up_and_reports_not_ready() -> anyhow
         if let (Ok(live), Ok(ready)) = (
             service.get("/health/live").await,
             service.get("/health/ready").await,
-        ) {
-            if ready.1["checks"]["database"] == true {
-                break (live, ready);
-            }
+        ) && ready.1["checks"]["database"] == true
+        {
+            break (live, ready);
         }
         anyhow::ensure!(
             start.elapsed() < Duration::from_secs(60),
