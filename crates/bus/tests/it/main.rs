@@ -4,3 +4,4 @@ mod dead_letters;
 mod delivery;
 mod harness;
 mod retries;
+mod tracing_context;
