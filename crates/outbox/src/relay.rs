@@ -70,6 +70,13 @@ impl Claimed {
         self.claimed == 0
     }
 
+    /// Gives the rows back unsent, as the database does when a relay dies mid-batch: they will
+    /// be published again (and consumers' inboxes absorb the duplicates).
+    pub async fn abandon(self) -> Result<(), RelayError> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
     /// Marks the confirmed rows sent and commits; reports the rows that were not confirmed.
     pub async fn mark_sent(mut self) -> Result<usize, RelayError> {
         if !self.published.is_empty() {

@@ -31,6 +31,21 @@ impl Harness {
         Ok(Self { vhost, bus, pool })
     }
 
+    /// Consumes the test queue with [`RecordEffect`] until `shutdown`.
+    pub fn consume_with_inbox(
+        &self,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<Result<(), bus::BusError>> {
+        let handler = Arc::new(RecordEffect {
+            pool: self.pool.clone(),
+        });
+        let bus = self.bus.clone();
+        tokio::spawn(async move {
+            bus.consume(QUEUE, handler, bus::ConsumerConfig::default(), shutdown)
+                .await
+        })
+    }
+
     pub fn relay(&self) -> Relay {
         Relay::new(
             self.pool.clone(),

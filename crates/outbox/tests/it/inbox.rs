@@ -1,13 +1,12 @@
-use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{ConsumerConfig, Outgoing};
+use bus::Outgoing;
 use contracts::Contract;
 use contracts::catalog::StockReleased;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::harness::{Harness, QUEUE, RecordEffect, event};
+use crate::harness::{Harness, QUEUE, event};
 
 #[sqlx::test(migrations = false)]
 async fn the_same_message_delivered_twice_has_one_effect(pool: PgPool) -> anyhow::Result<()> {
@@ -21,15 +20,7 @@ async fn the_same_message_delivered_twice_has_one_effect(pool: PgPool) -> anyhow
     assert!(other.is_empty());
 
     let shutdown = CancellationToken::new();
-    let handler = Arc::new(RecordEffect {
-        pool: h.pool.clone(),
-    });
-    let bus = h.bus.clone();
-    let token = shutdown.clone();
-    let consuming = tokio::spawn(async move {
-        bus.consume(QUEUE, handler, ConsumerConfig::default(), token)
-            .await
-    });
+    let consuming = h.consume_with_inbox(shutdown.clone());
     // Both deliveries are consumed (the queue empties) ...
     let start = std::time::Instant::now();
     loop {
@@ -57,25 +48,17 @@ async fn a_relay_that_dies_before_marking_republishes_and_the_inbox_absorbs_it(
     let h = Harness::start(pool).await?;
     let ids = h.commit_events(5).await?;
 
-    // Publish, then "die" before marking: dropping the claim rolls back its transaction.
+    // Publish, then "die" before marking: the claim's transaction ends without marking.
     let claimed = h.relay().claim_and_publish().await?;
     assert_eq!(claimed.len(), 5);
-    drop(claimed);
+    claimed.abandon().await?;
     assert_eq!(h.unpublished().await?, 5, "the rows are still unsent");
     // A relay (the restarted one) publishes them again.
     assert_eq!(h.relay().publish_batch().await?, 5);
     assert_eq!(h.unpublished().await?, 0);
 
     let shutdown = CancellationToken::new();
-    let handler = Arc::new(RecordEffect {
-        pool: h.pool.clone(),
-    });
-    let bus = h.bus.clone();
-    let token = shutdown.clone();
-    let consuming = tokio::spawn(async move {
-        bus.consume(QUEUE, handler, ConsumerConfig::default(), token)
-            .await
-    });
+    let consuming = h.consume_with_inbox(shutdown.clone());
     h.wait_for_effects(5, Duration::from_secs(10)).await?;
     // Give the five duplicates time to arrive and be absorbed.
     let start = std::time::Instant::now();

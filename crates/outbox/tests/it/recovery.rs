@@ -1,13 +1,11 @@
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bus::ConsumerConfig;
 use outbox::RelayConfig;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::harness::{Harness, QUEUE, RecordEffect};
+use crate::harness::Harness;
 
 /// The broker connection is forcibly closed (only this test's, by its vhost) while messages
 /// flow: the relay's publisher and the consumer recover, and every message has exactly one
@@ -28,15 +26,7 @@ async fn a_forced_connection_close_loses_and_duplicates_nothing(
         },
     );
     let relaying = tokio::spawn(relay.run(shutdown.clone()));
-    let handler = Arc::new(RecordEffect {
-        pool: h.pool.clone(),
-    });
-    let bus = h.bus.clone();
-    let token = shutdown.clone();
-    let consuming = tokio::spawn(async move {
-        bus.consume(QUEUE, handler, ConsumerConfig::default(), token)
-            .await
-    });
+    let consuming = h.consume_with_inbox(shutdown.clone());
 
     let mut expected = Vec::new();
     for round in 0..20 {
