@@ -47,8 +47,16 @@ pub struct Bus {
 impl Bus {
     /// Connects once, declares `topology` and opens the publisher's channel.
     pub async fn connect(config: &BusConfig, topology: Topology) -> Result<Self, BusError> {
+        // lapin's recovery loop takes backon's builder: capped exponential with jitter, and
+        // enough attempts to outlast a broker restart (the service reports not-ready meanwhile).
+        let reconnect = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(10))
+            .with_jitter()
+            .with_max_times(10_000);
         let properties = ConnectionProperties::default()
             .with_connection_name(config.connection_name.as_str().into())
+            .with_backoff(reconnect)
             .enable_auto_recover();
         let connection = Connection::connect(&config.url, properties).await?;
         let channel = connection.create_channel().await?;
