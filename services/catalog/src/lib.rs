@@ -1,9 +1,41 @@
 //! Catalog: stores (tenants), their products and stock.
+//!
+//! Layout:
+//! - [`config`]: catalog's own settings (base domain, public URL, size caps).
+//! - [`error`]: [`CatalogError`], the one error of the domain; mapped to a problem once, in
+//!   [`http`].
+//! - [`slug`], [`admin_key`], [`hostname`], [`logo`]: value rules as plain functions.
+//! - [`db`]: the tenant transaction — every write and every tenant read runs in a transaction
+//!   that names its store for row-level security.
+//! - [`store`], [`product`], [`search`], [`stock`]: the domain, over a pool.
+//! - [`http`]: the routes; [`openapi`]: their description.
+//!
+//! Invariants: every tenant row carries `store_id`, every query filters by it, and Postgres
+//! row-level security (forced, keyed on `app.store_id`) refuses the rest as a second wall.
+//! Every state change commits with the events it causes (transactional outbox).
+
+pub mod admin_key;
+pub mod config;
+pub mod cursor;
+pub mod db;
+pub mod error;
+pub mod hostname;
+pub mod http;
+pub mod logo;
+pub mod openapi;
+pub mod product;
+pub mod search;
+pub mod slug;
+pub mod stock;
+pub mod store;
 
 use axum::Router;
 use bus::{QueueSpec, Topology};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
+
+pub use config::CatalogConfig;
+pub use error::CatalogError;
 
 /// design.md's port.
 pub const PORT: u16 = 8081;
@@ -25,6 +57,7 @@ pub fn topology() -> Topology {
     )
 }
 
-pub fn router(_pool: PgPool) -> Router {
-    Router::new()
+/// The whole HTTP API (health is added by the runtime).
+pub fn router(pool: PgPool, config: CatalogConfig) -> Router {
+    http::router(http::AppState::new(pool, config))
 }

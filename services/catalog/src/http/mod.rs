@@ -1,0 +1,177 @@
+//! The HTTP edge: routes, the admin-key extractor, and the one mapping from [`CatalogError`]
+//! to `application/problem+json`.
+//!
+//! - [`stores`]: creating a store and its admin settings (domain, logo, key rotation), resolve.
+//! - [`products`]: the admin product API.
+//! - [`public`]: search and logos, no key needed.
+//!
+//! Invariants: every admin route authenticates before it reads a body, so a request without a
+//! valid key learns nothing else; a product of another store is 404, exactly like a missing one.
+
+pub mod products;
+pub mod public;
+pub mod stores;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::routing::{get, post, put};
+use service_kit::Problem;
+use sqlx::PgPool;
+
+use crate::store::{self, Store};
+use crate::{CatalogConfig, CatalogError};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub config: Arc<CatalogConfig>,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, config: CatalogConfig) -> Self {
+        Self {
+            pool,
+            config: Arc::new(config),
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let json_limit = state.config.json_max_bytes;
+    Router::new()
+        .route("/stores", post(stores::create))
+        .route("/stores/resolve", get(stores::resolve))
+        .route("/stores/{slug}/products", get(public::search))
+        .route("/stores/{slug}/logo", get(public::logo))
+        .route("/admin/store", get(stores::show))
+        .route("/admin/store/domain", put(stores::set_domain))
+        .route("/admin/store/logo", put(stores::set_logo))
+        .route("/admin/store/rotate-key", post(stores::rotate_key))
+        .route(
+            "/admin/products",
+            post(products::create).get(products::list),
+        )
+        .route(
+            "/admin/products/{id}",
+            get(products::show)
+                .patch(products::update)
+                .delete(products::delete),
+        )
+        .route("/openapi.json", get(crate::openapi::serve))
+        .fallback(|| async { Problem::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            )
+        })
+        .layer(DefaultBodyLimit::max(json_limit))
+        .with_state(state)
+}
+
+/// Maps the domain's errors to problems, once.
+pub struct ApiError(pub Problem);
+
+impl From<CatalogError> for ApiError {
+    fn from(error: CatalogError) -> Self {
+        Self(match error {
+            CatalogError::Invalid { field, message } => Problem::invalid(&field, message),
+            CatalogError::Conflict(detail) => Problem::conflict(detail),
+            CatalogError::NotFound(what) => Problem::not_found(what),
+            CatalogError::Unauthorized => Problem::unauthorized(),
+            CatalogError::TooLarge(detail) => Problem::payload_too_large(detail),
+            CatalogError::Unsupported(detail) => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            )
+            .detail(detail),
+            CatalogError::Database(error) => Problem::from(error),
+        })
+    }
+}
+
+impl From<Problem> for ApiError {
+    fn from(problem: Problem) -> Self {
+        Self(problem)
+    }
+}
+
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        self.0.into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The store whose admin key came as `Authorization: Bearer <key>`.
+pub struct Admin(pub Store);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim())
+            .filter(|key| !key.is_empty())
+            .ok_or(CatalogError::Unauthorized)?;
+        let store = store::by_key(&state.pool, key)
+            .await?
+            .ok_or(CatalogError::Unauthorized)?;
+        Ok(Admin(store))
+    }
+}
+
+/// Query parameters, with malformed query strings as problems.
+pub struct Params(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(map) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Problem::bad_request(e.body_text()))?;
+        Ok(Self(map))
+    }
+}
+
+impl Params {
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn int(&self, name: &str) -> Result<Option<i64>, CatalogError> {
+        self.text(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|_| CatalogError::invalid(name, "must be an integer"))
+            })
+            .transpose()
+    }
+
+    /// `limit`: 1–100, 20 by default.
+    pub fn limit(&self) -> Result<i64, CatalogError> {
+        match self.int("limit")? {
+            None => Ok(20),
+            Some(n) if (1..=100).contains(&n) => Ok(n),
+            Some(_) => Err(CatalogError::invalid("limit", "must be between 1 and 100")),
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! Stock: reserve an order's lines (all or none), release them, or commit them as sold.
+//!
+//! Invariants:
+//! - Never oversell: a reservation locks its products' rows (in id order, so two orders never
+//!   deadlock) and takes units only when every line can be met.
+//! - Idempotent twice over: the inbox makes a redelivered message a no-op, and the order id
+//!   makes a second command for the same order answer as the first did, reserving nothing more.
+//! - Every answer (StockReserved / StockReservationRejected / StockReleased) commits with the
+//!   effect, through the outbox.
+//!
+//! The functions take the decoded command envelope and a pool, so tests call them directly;
+//! [`StockHandler`] adapts them to the bus: a database failure is retried, an unknown store or
+//! product is an answer (a rejection), never a dead letter.
+
+use std::collections::BTreeMap;
+
+use bus::{Handler, Incoming, Outcome};
+use contracts::catalog::{
+    CommitStock, ReleaseStock, ReserveStock, StockLine, StockReleased, StockReservationRejected,
+    StockReserved,
+};
+use contracts::{Contract, Envelope, Message, RawEnvelope};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::db;
+
+/// Inbox handler names: one per command, so each records its own messages.
+pub const RESERVE: &str = "catalog.reserve-stock";
+pub const RELEASE: &str = "catalog.release-stock";
+pub const COMMIT: &str = "catalog.commit-stock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StockError {
+    /// Transient as far as the command is concerned: try again later.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StockAnswer {
+    Reserved(StockReserved),
+    Rejected(StockReservationRejected),
+    Released(StockReleased),
+    /// Committed as sold (no event: design.md names none).
+    Committed,
+    /// Nothing to do, and why (e.g. commit of an order that holds no reservation).
+    Nothing(&'static str),
+    /// This very message was already processed.
+    Duplicate,
+}
+
+async fn store_exists(conn: &mut PgConnection, store_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM stores WHERE id = $1)")
+        .bind(store_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Lines merged per product, ordered by product id (the lock order).
+fn merge(lines: &[StockLine]) -> BTreeMap<Uuid, i64> {
+    let mut merged = BTreeMap::new();
+    for line in lines {
+        *merged.entry(line.product_id).or_insert(0) += i64::from(line.quantity);
+    }
+    merged
+}
+
+fn as_lines(merged: &BTreeMap<Uuid, i64>) -> Vec<StockLine> {
+    merged
+        .iter()
+        .map(|(id, q)| StockLine {
+            product_id: *id,
+            quantity: u32::try_from(*q).unwrap_or(u32::MAX),
+        })
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct Reservation {
+    status: String,
+    reason: Option<String>,
+    lines: Json<Vec<StockLine>>,
+    unavailable: Json<Vec<StockLine>>,
+}
+
+/// Reserves every line of the order, or none.
+pub async fn reserve(
+    pool: &PgPool,
+    command: &Envelope<ReserveStock>,
+) -> Result<StockAnswer, StockError> {
+    let cmd = &command.payload;
+    let mut tx = db::begin_for(pool, cmd.store_id).await?;
+    if !outbox::inbox::record(&mut tx, command.id, RESERVE).await? {
+        return Ok(StockAnswer::Duplicate);
+    }
+    let merged = merge(&cmd.lines);
+    let answer = |answer: StockAnswer| answer;
+    let reject = |reason: &str, unavailable: Vec<StockLine>| {
+        answer(StockAnswer::Rejected(StockReservationRejected {
+            order_id: cmd.order_id,
+            store_id: cmd.store_id,
+            reason: reason.to_owned(),
+            unavailable,
+        }))
+    };
+
+    let result = if !store_exists(&mut tx, cmd.store_id).await? {
+        reject("unknown store", as_lines(&merged))
+    } else if merged.is_empty() || merged.values().any(|q| *q <= 0) {
+        reject("an order needs lines of at least one unit", Vec::new())
+    } else {
+        // Claim the order id first: a concurrent command for the same order waits here for the
+        // first to commit, then finds its row and answers the same.
+        let claimed = sqlx::query(
+            "INSERT INTO reservations (store_id, order_id, status, lines)
+             VALUES ($1, $2, 'reserved', $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(cmd.store_id)
+        .bind(cmd.order_id)
+        .bind(Json(as_lines(&merged)))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if claimed {
+            take_units(&mut tx, cmd, &merged).await?
+        } else {
+            let existing = sqlx::query_as::<_, Reservation>(
+                "SELECT status, reason, lines, unavailable FROM reservations
+                 WHERE store_id = $1 AND order_id = $2",
+            )
+            .bind(cmd.store_id)
+            .bind(cmd.order_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            match existing.status.as_str() {
+                "reserved" | "committed" => StockAnswer::Reserved(StockReserved {
+                    order_id: cmd.order_id,
+                    store_id: cmd.store_id,
+                    lines: existing.lines.0,
+                }),
+                "released" => reject("the order was already released", Vec::new()),
+                _ => reject(
+                    existing.reason.as_deref().unwrap_or("rejected"),
+                    existing.unavailable.0,
+                ),
+            }
+        }
+    };
+    answer_with(&mut tx, command, &result).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// With the order's reservation row claimed: lock the products, check, take the units.
+async fn take_units(
+    conn: &mut PgConnection,
+    cmd: &ReserveStock,
+    merged: &BTreeMap<Uuid, i64>,
+) -> Result<StockAnswer, sqlx::Error> {
+    let ids: Vec<Uuid> = merged.keys().copied().collect();
+    let quantities: Vec<i64> = merged.values().copied().collect();
+    // Lock in id order; only products on sale can be reserved.
+    let on_shelf: BTreeMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
+        "SELECT id, stock FROM products
+         WHERE store_id = $1 AND id = ANY($2) AND active AND deleted_at IS NULL
+         ORDER BY id FOR UPDATE",
+    )
+    .bind(cmd.store_id)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    let unavailable: BTreeMap<Uuid, i64> = merged
+        .iter()
+        .filter(|(id, q)| on_shelf.get(id).is_none_or(|stock| stock < q))
+        .map(|(id, q)| (*id, *q))
+        .collect();
+    if !unavailable.is_empty() {
+        let reason = if unavailable.keys().any(|id| !on_shelf.contains_key(id)) {
+            "unknown or unavailable product"
+        } else {
+            "out of stock"
+        };
+        sqlx::query(
+            "UPDATE reservations SET status = 'rejected', reason = $3, unavailable = $4,
+                 updated_at = now()
+             WHERE store_id = $1 AND order_id = $2",
+        )
+        .bind(cmd.store_id)
+        .bind(cmd.order_id)
+        .bind(reason)
+        .bind(Json(as_lines(&unavailable)))
+        .execute(&mut *conn)
+        .await?;
+        return Ok(StockAnswer::Rejected(StockReservationRejected {
+            order_id: cmd.order_id,
+            store_id: cmd.store_id,
+            reason: reason.to_owned(),
+            unavailable: as_lines(&unavailable),
+        }));
+    }
+    sqlx::query(
+        "UPDATE products p SET stock = p.stock - l.quantity
+         FROM unnest($2::uuid[], $3::bigint[]) AS l(id, quantity)
+         WHERE p.store_id = $1 AND p.id = l.id",
+    )
+    .bind(cmd.store_id)
+    .bind(&ids)
+    .bind(&quantities)
+    .execute(&mut *conn)
+    .await?;
+    Ok(StockAnswer::Reserved(StockReserved {
+        order_id: cmd.order_id,
+        store_id: cmd.store_id,
+        lines: as_lines(merged),
+    }))
+}
+
+/// Writes the event answering `cause`, if the answer is one.
+async fn answer_with<P: Contract>(
+    conn: &mut PgConnection,
+    cause: &Envelope<P>,
+    answer: &StockAnswer,
+) -> Result<(), sqlx::Error> {
+    let tenant = cause.tenant_id;
+    macro_rules! send {
+        ($payload:expr) => {{
+            let payload = $payload.clone();
+            let order_id = payload.order_id;
+            let tenant = tenant.or(Some(payload.store_id));
+            outbox::enqueue(
+                conn,
+                Envelope::new(tenant, payload)
+                    .correlated(order_id)
+                    .caused_by(cause),
+            )
+            .await
+        }};
+    }
+    match answer {
+        StockAnswer::Reserved(e) => send!(e),
+        StockAnswer::Rejected(e) => send!(e),
+        StockAnswer::Released(e) => send!(e),
+        _ => Ok(()),
+    }
+}
+
+/// Gives a reserved order's units back. Releasing an order never reserved leaves a tombstone,
+/// so a reserve command arriving late for it reserves nothing.
+pub async fn release(
+    pool: &PgPool,
+    command: &Envelope<ReleaseStock>,
+) -> Result<StockAnswer, StockError> {
+    let cmd = &command.payload;
+    let mut tx = db::begin_for(pool, cmd.store_id).await?;
+    if !outbox::inbox::record(&mut tx, command.id, RELEASE).await? {
+        return Ok(StockAnswer::Duplicate);
+    }
+    let released = StockAnswer::Released(StockReleased {
+        order_id: cmd.order_id,
+        store_id: cmd.store_id,
+    });
+    let result = if !store_exists(&mut tx, cmd.store_id).await? {
+        StockAnswer::Nothing("unknown store")
+    } else {
+        let existing = sqlx::query_as::<_, Reservation>(
+            "SELECT status, reason, lines, unavailable FROM reservations
+             WHERE store_id = $1 AND order_id = $2 FOR UPDATE",
+        )
+        .bind(cmd.store_id)
+        .bind(cmd.order_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match existing.as_ref().map(|r| r.status.as_str()) {
+            None => {
+                sqlx::query(
+                    "INSERT INTO reservations (store_id, order_id, status, reason)
+                     VALUES ($1, $2, 'released', 'released before reserved')
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(cmd.store_id)
+                .bind(cmd.order_id)
+                .execute(&mut *tx)
+                .await?;
+                released
+            }
+            Some("reserved") => {
+                let lines = existing.map(|r| r.lines.0).unwrap_or_default();
+                let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
+                let quantities: Vec<i64> = lines.iter().map(|l| i64::from(l.quantity)).collect();
+                // Deleted products get their units back too: harmless, and undeleting is not a
+                // thing, so the count simply stays with the row.
+                sqlx::query(
+                    "UPDATE products p SET stock = p.stock + l.quantity
+                     FROM unnest($2::uuid[], $3::bigint[]) AS l(id, quantity)
+                     WHERE p.store_id = $1 AND p.id = l.id",
+                )
+                .bind(cmd.store_id)
+                .bind(&ids)
+                .bind(&quantities)
+                .execute(&mut *tx)
+                .await?;
+                mark(&mut tx, cmd.store_id, cmd.order_id, "released").await?;
+                released
+            }
+            Some("committed") => StockAnswer::Nothing("the order's stock is already sold"),
+            // Rejected or released: nothing held, but say so again.
+            Some(_) => released,
+        }
+    };
+    answer_with(&mut tx, command, &result).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// Turns a reservation into a sale: the units stay taken for good.
+pub async fn commit(
+    pool: &PgPool,
+    command: &Envelope<CommitStock>,
+) -> Result<StockAnswer, StockError> {
+    let cmd = &command.payload;
+    let mut tx = db::begin_for(pool, cmd.store_id).await?;
+    if !outbox::inbox::record(&mut tx, command.id, COMMIT).await? {
+        return Ok(StockAnswer::Duplicate);
+    }
+    let status: Option<String> = sqlx::query_scalar(
+        "SELECT status FROM reservations WHERE store_id = $1 AND order_id = $2 FOR UPDATE",
+    )
+    .bind(cmd.store_id)
+    .bind(cmd.order_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let result = match status.as_deref() {
+        Some("reserved") => {
+            mark(&mut tx, cmd.store_id, cmd.order_id, "committed").await?;
+            StockAnswer::Committed
+        }
+        Some("committed") => StockAnswer::Committed,
+        Some(_) => StockAnswer::Nothing("the order holds no reservation"),
+        None => StockAnswer::Nothing("unknown order"),
+    };
+    if let StockAnswer::Nothing(why) = &result {
+        tracing::warn!(order_id = %cmd.order_id, why, "commit-stock had nothing to commit");
+    }
+    tx.commit().await?;
+    Ok(result)
+}
+
+async fn mark(
+    conn: &mut PgConnection,
+    store_id: Uuid,
+    order_id: Uuid,
+    status: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE reservations SET status = $3, updated_at = now() WHERE store_id = $1 AND order_id = $2",
+    )
+    .bind(store_id)
+    .bind(order_id)
+    .bind(status)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The envelope's metadata around an already-decoded payload.
+fn typed<P>(raw: &RawEnvelope, payload: P) -> Envelope<P> {
+    Envelope {
+        id: raw.id,
+        kind: raw.kind.clone(),
+        version: raw.version,
+        occurred_at: raw.occurred_at,
+        tenant_id: raw.tenant_id,
+        correlation_id: raw.correlation_id,
+        causation_id: raw.causation_id,
+        payload,
+    }
+}
+
+/// The `catalog.commands` consumer.
+pub struct StockHandler {
+    pool: PgPool,
+}
+
+impl StockHandler {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+impl Handler for StockHandler {
+    async fn handle(&self, incoming: Incoming) -> Outcome {
+        let raw = &incoming.envelope;
+        let result = match incoming.message {
+            Message::ReserveStock(cmd) => reserve(&self.pool, &typed(raw, cmd)).await,
+            Message::ReleaseStock(cmd) => release(&self.pool, &typed(raw, cmd)).await,
+            Message::CommitStock(cmd) => commit(&self.pool, &typed(raw, cmd)).await,
+            other => {
+                return Outcome::Reject(format!("catalog.commands does not take {}", other.kind()));
+            }
+        };
+        match result {
+            Ok(answer) => {
+                tracing::debug!(?answer, kind = %raw.kind, "stock command handled");
+                Outcome::Done
+            }
+            // Unknown stores and products are answers, not errors; what is left is the
+            // database being away or busy, which time cures.
+            Err(StockError::Database(error)) => Outcome::Retry(error.to_string()),
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! Stores: the tenants. Creation hands out the admin key once; every change bumps the store's
+//! version and publishes StoreUpdated (with the key's hash, never the key) in the same
+//! transaction, so other services can authenticate admins without calling catalog.
+
+use chrono::{DateTime, Utc};
+use contracts::Envelope;
+use contracts::catalog::{StoreCreated, StoreUpdated};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::admin_key::{self, AdminKey};
+use crate::error::unique_violation;
+use crate::slug::Slug;
+use crate::{CatalogConfig, CatalogError, db, hostname, logo};
+
+/// `POST /stores` body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStore {
+    pub name: String,
+    pub slug: String,
+    pub contact_email: String,
+}
+
+/// A store as catalog keeps it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Store {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub contact_email: String,
+    pub temporary_domain: String,
+    pub custom_domain: Option<String>,
+    pub admin_key_hash: String,
+    pub version: i64,
+    /// The logo's ETag, when there is a logo.
+    pub logo_etag: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the API shows of a store (never the key's hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreView {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub contact_email: String,
+    pub temporary_domain: String,
+    pub custom_domain: Option<String>,
+    pub logo_url: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What anyone may learn about a store from its host.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicStore {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub temporary_domain: String,
+    pub custom_domain: Option<String>,
+    pub logo_url: Option<String>,
+}
+
+impl Store {
+    /// The public, cache-busting URL of the logo: a new logo gets a new URL.
+    pub fn logo_url(&self, config: &CatalogConfig) -> Option<String> {
+        self.logo_etag.as_ref().map(|etag| {
+            format!(
+                "{}/stores/{}/logo?v={}",
+                config.public_url,
+                self.slug,
+                etag.trim_matches('"')
+            )
+        })
+    }
+
+    pub fn view(&self, config: &CatalogConfig) -> StoreView {
+        StoreView {
+            id: self.id,
+            slug: self.slug.clone(),
+            name: self.name.clone(),
+            contact_email: self.contact_email.clone(),
+            temporary_domain: self.temporary_domain.clone(),
+            custom_domain: self.custom_domain.clone(),
+            logo_url: self.logo_url(config),
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    pub fn public(&self, config: &CatalogConfig) -> PublicStore {
+        PublicStore {
+            id: self.id,
+            slug: self.slug.clone(),
+            name: self.name.clone(),
+            temporary_domain: self.temporary_domain.clone(),
+            custom_domain: self.custom_domain.clone(),
+            logo_url: self.logo_url(config),
+        }
+    }
+
+    fn updated_event(&self, config: &CatalogConfig) -> Envelope<StoreUpdated> {
+        Envelope::new(
+            Some(self.id),
+            StoreUpdated {
+                store_id: self.id,
+                slug: self.slug.clone(),
+                name: self.name.clone(),
+                temporary_domain: self.temporary_domain.clone(),
+                custom_domain: self.custom_domain.clone(),
+                logo_url: self.logo_url(config),
+                admin_key_hash: self.admin_key_hash.clone(),
+                version: self.version,
+            },
+        )
+    }
+}
+
+const SELECT_STORE: &str = "SELECT s.id, s.slug, s.name, s.contact_email, s.temporary_domain,
+        s.custom_domain, s.admin_key_hash, s.version, l.etag AS logo_etag, s.created_at, s.updated_at
+    FROM stores s LEFT JOIN store_logos l ON l.store_id = s.id";
+
+fn parse_name(raw: &str) -> Result<String, CatalogError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(CatalogError::invalid("name", "must be 1 to 100 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_email(raw: &str) -> Result<String, CatalogError> {
+    let email = raw.trim();
+    let ok = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if !ok {
+        return Err(CatalogError::invalid(
+            "contact_email",
+            "must be an email address",
+        ));
+    }
+    Ok(email.to_owned())
+}
+
+/// Creates a store and its first admin key; StoreCreated commits with it.
+pub async fn create(
+    pool: &PgPool,
+    config: &CatalogConfig,
+    input: CreateStore,
+) -> Result<(Store, AdminKey), CatalogError> {
+    let name = parse_name(&input.name)?;
+    let slug = Slug::parse(&input.slug)?;
+    let contact_email = parse_email(&input.contact_email)?;
+    let key = AdminKey::generate();
+    let id = Uuid::now_v7();
+    let temporary_domain = config.temporary_domain(slug.as_str());
+
+    let mut tx = db::begin_for(pool, id).await?;
+    sqlx::query(
+        "INSERT INTO stores (id, slug, name, contact_email, temporary_domain, admin_key_hash)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(slug.as_str())
+    .bind(&name)
+    .bind(&contact_email)
+    .bind(&temporary_domain)
+    .bind(key.hash())
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match unique_violation(&e).as_deref() {
+        Some("stores_slug_key") => {
+            CatalogError::Conflict(format!("the slug {:?} is taken", slug.as_str()))
+        }
+        _ => CatalogError::from(e),
+    })?;
+    let store = load(&mut tx, id).await?;
+    outbox::enqueue(
+        &mut tx,
+        Envelope::new(
+            Some(id),
+            StoreCreated {
+                store_id: id,
+                slug: store.slug.clone(),
+                name: store.name.clone(),
+                contact_email: store.contact_email.clone(),
+                temporary_domain: store.temporary_domain.clone(),
+                admin_key_hash: store.admin_key_hash.clone(),
+            },
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((store, key))
+}
+
+async fn load(conn: &mut PgConnection, id: Uuid) -> Result<Store, CatalogError> {
+    sqlx::query_as::<_, Store>(db::sql(format!("{SELECT_STORE} WHERE s.id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(CatalogError::NotFound("store"))
+}
+
+/// The store an admin key opens, if any.
+pub async fn by_key(pool: &PgPool, key: &str) -> Result<Option<Store>, CatalogError> {
+    Ok(sqlx::query_as::<_, Store>(db::sql(format!(
+        "{SELECT_STORE} WHERE s.admin_key_hash = $1"
+    )))
+    .bind(admin_key::hash(key))
+    .fetch_optional(pool)
+    .await?)
+}
+
+pub async fn by_slug(pool: &PgPool, slug: &str) -> Result<Option<Store>, CatalogError> {
+    Ok(
+        sqlx::query_as::<_, Store>(db::sql(format!("{SELECT_STORE} WHERE s.slug = $1")))
+            .bind(slug)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// The store behind a temporary (`<slug>.<base domain>`) or custom domain.
+pub async fn resolve(
+    pool: &PgPool,
+    config: &CatalogConfig,
+    host: &str,
+) -> Result<Option<Store>, CatalogError> {
+    let host = hostname::normalize_host(host);
+    if let Some(slug) = host.strip_suffix(&format!(".{}", config.base_domain)) {
+        return by_slug(pool, slug).await;
+    }
+    Ok(sqlx::query_as::<_, Store>(db::sql(format!(
+        "{SELECT_STORE} WHERE s.custom_domain = $1"
+    )))
+    .bind(&host)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Bumps the version, re-reads the store and publishes StoreUpdated, inside `conn`'s
+/// transaction.
+async fn publish_update(
+    conn: &mut PgConnection,
+    config: &CatalogConfig,
+    id: Uuid,
+) -> Result<Store, CatalogError> {
+    sqlx::query("UPDATE stores SET version = version + 1, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    let store = load(conn, id).await?;
+    outbox::enqueue(conn, store.updated_event(config)).await?;
+    Ok(store)
+}
+
+/// Sets (or, with `None`, clears) the store's custom domain.
+pub async fn set_domain(
+    pool: &PgPool,
+    config: &CatalogConfig,
+    store_id: Uuid,
+    custom_domain: Option<&str>,
+) -> Result<Store, CatalogError> {
+    let domain = custom_domain
+        .map(|d| hostname::parse_custom_domain(d, &config.base_domain))
+        .transpose()?;
+    let mut tx = db::begin_for(pool, store_id).await?;
+    sqlx::query("UPDATE stores SET custom_domain = $2 WHERE id = $1")
+        .bind(store_id)
+        .bind(&domain)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match unique_violation(&e).as_deref() {
+            Some("stores_custom_domain_key") => {
+                CatalogError::Conflict("that domain belongs to another store".into())
+            }
+            _ => CatalogError::from(e),
+        })?;
+    let store = publish_update(&mut tx, config, store_id).await?;
+    tx.commit().await?;
+    Ok(store)
+}
+
+/// Replaces the admin key; the old one stops working when this commits.
+pub async fn rotate_key(
+    pool: &PgPool,
+    config: &CatalogConfig,
+    store_id: Uuid,
+) -> Result<(Store, AdminKey), CatalogError> {
+    let key = AdminKey::generate();
+    let mut tx = db::begin_for(pool, store_id).await?;
+    sqlx::query("UPDATE stores SET admin_key_hash = $2 WHERE id = $1")
+        .bind(store_id)
+        .bind(key.hash())
+        .execute(&mut *tx)
+        .await?;
+    let store = publish_update(&mut tx, config, store_id).await?;
+    tx.commit().await?;
+    Ok((store, key))
+}
+
+/// Stores a new logo (already accepted by [`logo::accept`] or checked here).
+pub async fn set_logo(
+    pool: &PgPool,
+    config: &CatalogConfig,
+    store_id: Uuid,
+    bytes: &[u8],
+) -> Result<Store, CatalogError> {
+    let content_type = logo::accept(bytes, config.logo_max_bytes)?;
+    let etag = logo::etag(bytes);
+    let mut tx = db::begin_for(pool, store_id).await?;
+    sqlx::query(
+        "INSERT INTO store_logos (store_id, content_type, bytes, etag) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (store_id) DO UPDATE
+         SET content_type = EXCLUDED.content_type, bytes = EXCLUDED.bytes,
+             etag = EXCLUDED.etag, updated_at = now()",
+    )
+    .bind(store_id)
+    .bind(content_type)
+    .bind(bytes)
+    .bind(&etag)
+    .execute(&mut *tx)
+    .await?;
+    let store = publish_update(&mut tx, config, store_id).await?;
+    tx.commit().await?;
+    Ok(store)
+}
+
+/// A stored logo.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Logo {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+    pub etag: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn logo_of(pool: &PgPool, slug: &str) -> Result<Option<Logo>, CatalogError> {
+    Ok(sqlx::query_as::<_, Logo>(
+        "SELECT l.content_type, l.bytes, l.etag, l.updated_at
+         FROM store_logos l JOIN stores s ON s.id = l.store_id WHERE s.slug = $1",
+    )
+    .bind(slug)
+    .fetch_optional(pool)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_and_names() {
+        assert!(parse_email("ze@example.com").is_ok());
+        for bad in ["", "ze", "ze@", "@x.com", "ze@x", "z e@x.com", "a@b@c.com"] {
+            assert!(parse_email(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_name("  Café do Zé ").unwrap(), "Café do Zé");
+        assert!(parse_name("   ").is_err());
+    }
+}

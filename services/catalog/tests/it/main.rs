@@ -1,0 +1,9 @@
+//! Catalog against real Postgres (a database per test) and RabbitMQ (a vhost per test).
+
+mod helpers;
+mod isolation;
+mod openapi;
+mod products;
+mod search;
+mod stock;
+mod stores;

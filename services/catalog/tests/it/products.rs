@@ -1,0 +1,317 @@
+//! The admin product API: versions, soft delete, SKUs, pagination, refusals.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::helpers::{problem, product, spawn};
+
+#[sqlx::test(migrations = false)]
+async fn products_change_with_growing_versions_and_delete_softly(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let m = app.create_store("mercearia").await?;
+    let created = app
+        .create_product(&m.key, json!({"name": "Café Torrado", "description": "250 g", "sku": "CAFE-250", "price_minor": 2590, "currency": "BRL", "stock": 12, "active": true}))
+        .await?;
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["stock"], 12);
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let url = app.at(&format!("/admin/products/{id}"));
+
+    let patched: Value = app
+        .http
+        .patch(&url)
+        .bearer_auth(&m.key)
+        .json(&json!({"price_minor": 2790, "name": "Café Torrado Especial"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(patched["version"], 2);
+    assert_eq!(patched["price_minor"], 2790);
+    assert_eq!(patched["sku"], "CAFE-250");
+
+    let deleted = app.http.delete(&url).bearer_auth(&m.key).send().await?;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    // Still readable by id for orders that name it; gone from the listing and the search.
+    let after: Value = app
+        .http
+        .get(&url)
+        .bearer_auth(&m.key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(after["id"], id.as_str());
+    assert!(after["deleted_at"].is_string());
+    assert_eq!(after["version"], 3);
+    let listed: Value = app
+        .http
+        .get(app.at("/admin/products"))
+        .bearer_auth(&m.key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(0));
+    let searched: Value = app
+        .http
+        .get(app.at("/stores/mercearia/products?q=cafe"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(searched["items"].as_array().map(Vec::len), Some(0));
+    // A deleted product cannot change any more.
+    problem(
+        app.http
+            .patch(&url)
+            .bearer_auth(&m.key)
+            .json(&json!({"stock": 1}))
+            .send()
+            .await?,
+        StatusCode::NOT_FOUND,
+    )
+    .await?;
+
+    let events: Vec<(String, Value)> = app.outbox().await?.into_iter().skip(1).collect();
+    let summary: Vec<(&str, i64)> = events
+        .iter()
+        .map(|(k, p)| (k.as_str(), p["version"].as_i64().unwrap_or(-1)))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("catalog.ProductUpserted", 1),
+            ("catalog.ProductUpserted", 2),
+            ("catalog.ProductDeleted", 3)
+        ]
+    );
+    assert_eq!(events[1].1["name"], "Café Torrado Especial");
+    assert_eq!(events[2].1["product_id"], id.as_str());
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn skus_are_unique_per_store(pool: PgPool) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let a = app.create_store("loja-um").await?;
+    let b = app.create_store("loja-dois").await?;
+    let first = app.create_product(&a.key, product("SKU-1", "Pão")).await?;
+    let again = app
+        .http
+        .post(app.at("/admin/products"))
+        .bearer_auth(&a.key)
+        .json(&product("SKU-1", "Outro"))
+        .send()
+        .await?;
+    problem(again, StatusCode::CONFLICT).await?;
+    // Another store may use the same SKU; a deleted product frees it.
+    app.create_product(&b.key, product("SKU-1", "Pão")).await?;
+    let second = app
+        .create_product(&a.key, product("SKU-2", "Queijo"))
+        .await?;
+    let clash = app
+        .http
+        .patch(app.at(&format!(
+            "/admin/products/{}",
+            second["id"].as_str().unwrap_or_default()
+        )))
+        .bearer_auth(&a.key)
+        .json(&json!({"sku": "SKU-1"}))
+        .send()
+        .await?;
+    problem(clash, StatusCode::CONFLICT).await?;
+    let url = app.at(&format!(
+        "/admin/products/{}",
+        first["id"].as_str().unwrap_or_default()
+    ));
+    assert_eq!(
+        app.http
+            .delete(&url)
+            .bearer_auth(&a.key)
+            .send()
+            .await?
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    app.create_product(&a.key, product("SKU-1", "Pão novo"))
+        .await?;
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn listing_pages_with_a_cursor(pool: PgPool) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let m = app.create_store("paginada").await?;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            app.create_product(&m.key, product(&format!("P{i}"), &format!("Produto {i}")))
+                .await?["id"]
+                .clone(),
+        );
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut request = app
+            .http
+            .get(app.at("/admin/products"))
+            .bearer_auth(&m.key)
+            .query(&[("limit", "2")]);
+        if let Some(c) = &cursor {
+            request = request.query(&[("cursor", c)]);
+        }
+        let page: Value = request.send().await?.json().await?;
+        pages += 1;
+        seen.extend(
+            page["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| p["id"].clone()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, ids);
+    let bad = app
+        .http
+        .get(app.at("/admin/products?cursor=zz"))
+        .bearer_auth(&m.key)
+        .send()
+        .await?;
+    assert_eq!(
+        problem(bad, StatusCode::UNPROCESSABLE_ENTITY).await?["errors"][0]["field"],
+        "cursor"
+    );
+    let bad = app
+        .http
+        .get(app.at("/admin/products?limit=1000"))
+        .bearer_auth(&m.key)
+        .send()
+        .await?;
+    assert_eq!(
+        problem(bad, StatusCode::UNPROCESSABLE_ENTITY).await?["errors"][0]["field"],
+        "limit"
+    );
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn refused_requests_change_nothing(pool: PgPool) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let m = app.create_store("recusas").await?;
+    let post = |key: Option<&str>, body: Value| {
+        let request = app.http.post(app.at("/admin/products")).json(&body);
+        match key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+        .send()
+    };
+    problem(
+        post(None, product("A", "A")).await?,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await?;
+    problem(
+        post(Some("sk_wrong"), product("A", "A")).await?,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await?;
+    // The key is checked before the body: no key, bad body → still 401.
+    problem(
+        post(None, json!({"nonsense": true})).await?,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await?;
+
+    let mut negative = product("A", "A");
+    negative["price_minor"] = json!(-5);
+    let body = problem(
+        post(Some(&m.key), negative).await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await?;
+    assert_eq!(body["errors"][0]["field"], "price_minor");
+    let mut mistyped = product("A", "A");
+    mistyped["stock"] = json!("many");
+    let body = problem(
+        post(Some(&m.key), mistyped).await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await?;
+    assert_eq!(body["errors"][0]["field"], "stock");
+    let mut currency = product("A", "A");
+    currency["currency"] = json!("reais");
+    let body = problem(
+        post(Some(&m.key), currency).await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await?;
+    assert_eq!(body["errors"][0]["field"], "currency");
+    let mut extra = product("A", "A");
+    extra["colour"] = json!("red");
+    let body = problem(
+        post(Some(&m.key), extra).await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await?;
+    assert_eq!(body["errors"][0]["field"], "colour");
+    let mut huge = product("A", "A");
+    huge["description"] = json!("x".repeat(10_000));
+    problem(
+        post(Some(&m.key), huge).await?,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await?;
+    let malformed = app
+        .http
+        .post(app.at("/admin/products"))
+        .bearer_auth(&m.key)
+        .header("content-type", "application/json")
+        .body("{\"name\": \"A\",")
+        .send()
+        .await?;
+    problem(malformed, StatusCode::BAD_REQUEST).await?;
+
+    // A PATCH with a bad field changes none of the good ones either.
+    let created = app.create_product(&m.key, product("OK", "Bom")).await?;
+    let url = app.at(&format!(
+        "/admin/products/{}",
+        created["id"].as_str().unwrap_or_default()
+    ));
+    let patch = app
+        .http
+        .patch(&url)
+        .bearer_auth(&m.key)
+        .json(&json!({"name": "Novo", "price_minor": -1}))
+        .send()
+        .await?;
+    problem(patch, StatusCode::UNPROCESSABLE_ENTITY).await?;
+    let unchanged: Value = app
+        .http
+        .get(&url)
+        .bearer_auth(&m.key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(unchanged["name"], "Bom");
+    assert_eq!(unchanged["version"], 1);
+
+    assert_eq!(app.count("products").await?, 1);
+    assert_eq!(app.count("outbox").await?, 2);
+    let unknown_route = app.http.get(app.at("/nowhere")).send().await?;
+    problem(unknown_route, StatusCode::NOT_FOUND).await?;
+    Ok(())
+}
