@@ -60,6 +60,15 @@ pub struct Incoming {
     pub queue: String,
 }
 
+impl Incoming {
+    /// The envelope with its payload as the contract type `P`, for handlers that take one type.
+    pub fn typed<P: contracts::Contract>(
+        &self,
+    ) -> Result<contracts::Envelope<P>, contracts::DecodeError> {
+        contracts::message::decode_typed(&self.envelope)
+    }
+}
+
 /// What a service implements to consume a queue.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, incoming: Incoming) -> impl Future<Output = Outcome> + Send;

@@ -80,7 +80,11 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(name: &str, default_port: u16) -> Result<Self, ServiceError> {
-        let config = ServiceConfig::from_env(name, default_port)?;
+        Self::from_config(ServiceConfig::from_env(name, default_port)?)
+    }
+
+    /// A runtime from explicit settings: what tests use to run a whole service in-process.
+    pub fn from_config(config: ServiceConfig) -> Result<Self, ServiceError> {
         let pool = database::lazy_pool(&config)?;
         Ok(Self {
             config,
@@ -89,10 +93,25 @@ impl Runtime {
         })
     }
 
-    /// Serves `router` (plus health) at once; then migrates, connects the bus, starts the relay
-    /// and `consumers`, and reports ready. Returns after a signal, once in-flight work is done.
+    /// Binds the configured address, then [`Runtime::serve`]s on it.
     pub async fn run(
         self,
+        migrator: &Migrator,
+        topology: Topology,
+        router: Router,
+        consumers: Vec<Consumer>,
+    ) -> Result<(), ServiceError> {
+        let listener = TcpListener::bind(self.config.addr).await?;
+        self.serve(listener, migrator, topology, router, consumers)
+            .await
+    }
+
+    /// Serves `router` (plus health) on `listener` at once; then migrates, connects the bus,
+    /// starts the relay and `consumers`, and reports ready. Returns once `shutdown` fires (a
+    /// signal, or the caller's token) and in-flight work is done.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
         migrator: &Migrator,
         topology: Topology,
         router: Router,
@@ -107,7 +126,6 @@ impl Runtime {
         let app = router
             .merge(health.router())
             .layer(telemetry::http::layer());
-        let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         tracing::info!(service = %config.name, %addr, "listening");
         let server_shutdown = shutdown.clone();

@@ -1,0 +1,1 @@
+CREATE TABLE kit_things (id bigserial PRIMARY KEY);
