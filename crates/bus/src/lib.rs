@@ -14,6 +14,7 @@
 
 pub mod connection;
 pub mod consumer;
+pub mod dead_letters;
 pub mod delay;
 pub mod headers;
 pub mod publisher;
@@ -21,6 +22,7 @@ pub mod topology;
 
 pub use connection::{Bus, BusConfig};
 pub use consumer::{ConsumerConfig, Handler, Incoming, Outcome};
+pub use dead_letters::DeadLetter;
 pub use publisher::{Outgoing, PublishError, Publisher};
 pub use topology::{Binding, QueueSpec, Topology};
 

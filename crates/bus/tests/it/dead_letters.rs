@@ -197,3 +197,51 @@ async fn a_permanent_rejection_is_dead_lettered_without_retries() -> anyhow::Res
     assert_eq!(text(header(&table, "x-error")), "order does not exist");
     Ok(())
 }
+
+#[tokio::test]
+async fn operators_can_peek_at_and_replay_dead_letters() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    // The handler is "broken" until the operator fixes it, then succeeds.
+    let fixed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let switch = fixed.clone();
+    let handler = Recorder::new(move |_| {
+        if switch.load(std::sync::atomic::Ordering::SeqCst) {
+            Outcome::Done
+        } else {
+            Outcome::Reject("template missing".into())
+        }
+    });
+    let consuming = h.consume(handler.clone(), ConsumerConfig::default());
+    let id = h.publish_event().await?;
+    wait_for_dead_letters(&h, 1).await?;
+
+    let letters = h.bus.peek_dead_letters(QUEUE, 10).await?;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].message_id, Some(id.to_string()));
+    assert_eq!(letters[0].error.as_deref(), Some("template missing"));
+    assert_eq!(letters[0].error_kind.as_deref(), Some("rejected"));
+    wait_for_dead_letters(&h, 1).await?; // peeking leaves it in place
+    assert_eq!(
+        h.bus.peek_dead_letters(QUEUE, 10).await?,
+        letters,
+        "and peeking again sees it"
+    );
+
+    fixed.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(h.bus.replay_dead_letters(QUEUE, 10).await?, 1);
+    handler
+        .wait_until(Duration::from_secs(10), |c| {
+            c.iter().filter(|c| c.message_id == id).count() == 2
+        })
+        .await?;
+    consuming.stop().await?;
+    let calls = handler.calls_for(id);
+    assert_eq!(calls[1].attempt, 1, "a replayed message starts again");
+    assert_eq!(
+        h.ready_count(&dlq()).await?,
+        0,
+        "replayed letters leave the dead-letter queue"
+    );
+    assert_eq!(h.ready_count(QUEUE).await?, 0);
+    Ok(())
+}

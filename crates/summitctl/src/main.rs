@@ -1,0 +1,85 @@
+//! `summitctl`: what an operator runs against the broker.
+//!
+//! ```text
+//! summitctl dlq peek notifications.checkout-events --max 20
+//! summitctl dlq replay notifications.checkout-events --max 100
+//! ```
+//!
+//! The broker is `AMQP_URL` (default: the local one). Peeking leaves dead letters in place;
+//! replaying moves them back to their work queue, confirmed, restarting their attempts.
+
+use bus::{Bus, BusConfig, Topology};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "summitctl", about = "Operate Summit's message backbone")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Dead-letter queues: `<queue>.dlq` of a work queue.
+    Dlq {
+        #[command(subcommand)]
+        action: Dlq,
+    },
+}
+
+#[derive(Subcommand)]
+enum Dlq {
+    /// Show dead letters of a work queue, leaving them in place.
+    Peek {
+        /// The work queue, e.g. `notifications.checkout-events`.
+        queue: String,
+        #[arg(long, default_value_t = 20)]
+        max: usize,
+    },
+    /// Move dead letters back onto their work queue.
+    Replay {
+        queue: String,
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // No topology of its own: the services declare the queues an operator works on.
+    let bus = Bus::connect(&BusConfig::from_env("summitctl"), Topology::new()).await?;
+    match cli.command {
+        Command::Dlq {
+            action: Dlq::Peek { queue, max },
+        } => {
+            let letters = bus.peek_dead_letters(work_queue(&queue), max).await?;
+            for letter in &letters {
+                println!(
+                    "dead_letter queue={} message_id={} type={} attempts={} error_kind={} error={:?} body={:?}",
+                    work_queue(&queue),
+                    letter.message_id.as_deref().unwrap_or("-"),
+                    letter.kind.as_deref().unwrap_or("-"),
+                    letter.attempts.map_or("-".to_owned(), |a| a.to_string()),
+                    letter.error_kind.as_deref().unwrap_or("-"),
+                    letter.error.as_deref().unwrap_or(""),
+                    String::from_utf8_lossy(&letter.body),
+                );
+            }
+            eprintln!("{} dead letter(s) shown", letters.len());
+        }
+        Command::Dlq {
+            action: Dlq::Replay { queue, max },
+        } => {
+            let moved = bus.replay_dead_letters(work_queue(&queue), max).await?;
+            println!("replayed queue={} messages={moved}", work_queue(&queue));
+        }
+    }
+    bus.close().await;
+    Ok(())
+}
+
+/// Accepts the work queue or its `.dlq`.
+fn work_queue(queue: &str) -> &str {
+    bus::dead_letters::work_queue(queue).unwrap_or(queue)
+}
