@@ -50,6 +50,25 @@ impl Service {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// POST JSON to `path` with optional bearer key: status and JSON body.
+    pub async fn post(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        body: serde_json::Value,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let mut request = reqwest::Client::new().post(self.url(path)).json(&body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        ))
+    }
+
     /// GET `path`: status and JSON body (Null when not JSON).
     pub async fn get(&self, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
         let response = reqwest::get(self.url(path)).await?;
