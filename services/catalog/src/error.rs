@@ -21,6 +21,9 @@ pub enum CatalogError {
     /// An upload of a kind we do not take (415).
     #[error("{0}")]
     Unsupported(String),
+    /// An Idempotency-Key already used for a different request (422).
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }

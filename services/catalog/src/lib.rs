@@ -5,6 +5,7 @@
 //! - [`error`]: [`CatalogError`], the one error of the domain; mapped to a problem once, in
 //!   [`http`].
 //! - [`slug`], [`admin_key`], [`hostname`], [`logo`]: value rules as plain functions.
+//! - [`idempotency`]: `Idempotency-Key` on HTTP writes, recorded with their effect.
 //! - [`db`]: the tenant transaction — every write and every tenant read runs in a transaction
 //!   that names its store for row-level security.
 //! - [`store`], [`product`], [`search`], [`stock`]: the domain, over a pool.
@@ -21,6 +22,7 @@ pub mod db;
 pub mod error;
 pub mod hostname;
 pub mod http;
+pub mod idempotency;
 pub mod logo;
 pub mod openapi;
 pub mod product;

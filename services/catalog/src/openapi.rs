@@ -55,6 +55,16 @@ pub fn document() -> Value {
         json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
         "Page size.",
     );
+    let idempotency_key = param(
+        "Idempotency-Key",
+        "header",
+        false,
+        json!({"type": "string", "minLength": 1, "maxLength": 255}),
+        "Makes the write safe to retry: a repeat with the same key and the same request returns \
+         the first response (same status and body) and acts no second time; the same key with a \
+         different request is refused (422 `idempotency-key-reused`). Use a fresh random value \
+         (a UUID) per intended write. A failed request records nothing.",
+    );
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -66,9 +76,11 @@ pub fn document() -> Value {
         "paths": {
             "/stores": {"post": {
                 "summary": "Create a store; the admin key is shown only in this response",
+                "description": "With an Idempotency-Key, a repeat returns this same response, admin key included: whoever holds the idempotency key can read the admin key again, so keep it as secret as the admin key.",
                 "operationId": "createStore",
+                "parameters": [idempotency_key.clone()],
                 "requestBody": body("CreateStore"),
-                "responses": {"201": ok("The store and its admin key", "StoreWithKey"), "400": problem("Malformed JSON"), "409": problem("Slug taken"), "413": problem("Body too large"), "422": problem("Invalid or unknown field")}
+                "responses": {"201": ok("The store and its admin key", "StoreWithKey"), "400": problem("Malformed JSON"), "409": problem("Slug taken"), "413": problem("Body too large"), "422": problem("Invalid or unknown field, invalid Idempotency-Key, or the key reused for another request")}
             }},
             "/stores/resolve": {"get": {
                 "summary": "The store behind a temporary or custom domain",
@@ -116,8 +128,9 @@ pub fn document() -> Value {
             "/admin/products": {
                 "post": {
                     "summary": "Create a product", "operationId": "createProduct", "security": admin,
+                    "parameters": [idempotency_key],
                     "requestBody": body("NewProduct"),
-                    "responses": {"201": ok("The product", "Product"), "400": problem("Malformed JSON"), "401": problem("Missing or invalid admin key"), "409": problem("SKU taken in this store"), "413": problem("Body too large"), "422": problem("Invalid or unknown field")}
+                    "responses": {"201": ok("The product", "Product"), "400": problem("Malformed JSON"), "401": problem("Missing or invalid admin key"), "409": problem("SKU taken in this store"), "413": problem("Body too large"), "422": problem("Invalid or unknown field, invalid Idempotency-Key, or the key reused for another request")}
                 },
                 "get": {
                     "summary": "The store's products (not deleted), oldest first", "operationId": "listProducts", "security": admin,

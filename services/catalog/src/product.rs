@@ -11,6 +11,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::error::unique_violation;
+use crate::idempotency::{self, Idempotency, Outcome};
 use crate::{CatalogError, cursor, db};
 
 /// The most a price (in minor units) or a stock count may be; keeps sums far from overflow.
@@ -165,11 +166,14 @@ async fn publish_upserted(conn: &mut PgConnection, p: &Product) -> Result<(), sq
     .await
 }
 
+/// Creates a product; ProductUpserted commits with it. With an idempotency key, the answer
+/// (201, the product) is recorded with it, and a repeat gets it back instead of a second one.
 pub async fn create(
     pool: &PgPool,
     store_id: Uuid,
     input: NewProduct,
-) -> Result<Product, CatalogError> {
+    idem: Option<&Idempotency>,
+) -> Result<Outcome<Product>, CatalogError> {
     let name = check_name(&input.name)?;
     let description = check_description(&input.description)?;
     let sku = check_sku(&input.sku)?;
@@ -178,6 +182,11 @@ pub async fn create(
     let stock = check_stock(input.stock)?;
 
     let mut tx = db::begin_for(pool, store_id).await?;
+    if let Some(idem) = idem
+        && let Some(recorded) = idempotency::claim(&mut tx, idem).await?
+    {
+        return Ok(Outcome::Replayed(recorded));
+    }
     let product = sqlx::query_as::<_, Product>(db::sql(format!(
         "INSERT INTO products (id, store_id, sku, name, description, price_minor, currency, stock, active)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
@@ -195,8 +204,13 @@ pub async fn create(
     .await
     .map_err(sku_taken)?;
     publish_upserted(&mut tx, &product).await?;
+    if let Some(idem) = idem {
+        let body = serde_json::to_value(&product)
+            .map_err(|e| CatalogError::Database(sqlx::Error::Encode(e.into())))?;
+        idempotency::record(&mut tx, idem, 201, body).await?;
+    }
     tx.commit().await?;
-    Ok(product)
+    Ok(Outcome::Done(product))
 }
 
 /// A product of the store by id, deleted or not.

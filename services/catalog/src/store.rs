@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::admin_key::{self, AdminKey};
 use crate::error::unique_violation;
+use crate::idempotency::{self, Idempotency, Outcome};
 use crate::slug::Slug;
 use crate::{CatalogConfig, CatalogError, db, hostname, logo};
 
@@ -53,6 +54,23 @@ pub struct StoreView {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A store with its admin key: the answer to creation and rotation (the key is shown then only).
+#[derive(Debug, Serialize)]
+pub struct WithKey {
+    #[serde(flatten)]
+    pub store: StoreView,
+    pub admin_key: String,
+}
+
+impl WithKey {
+    pub fn new(store: &Store, key: &AdminKey, config: &CatalogConfig) -> Self {
+        Self {
+            store: store.view(config),
+            admin_key: key.expose().to_owned(),
+        }
+    }
 }
 
 /// What anyone may learn about a store from its host.
@@ -154,12 +172,15 @@ fn parse_email(raw: &str) -> Result<String, CatalogError> {
     Ok(email.to_owned())
 }
 
-/// Creates a store and its first admin key; StoreCreated commits with it.
+/// Creates a store and its first admin key; StoreCreated commits with it. With an
+/// idempotency key, the answer (201, [`WithKey`]) is recorded with the store, and a repeat
+/// gets it back instead of a second store.
 pub async fn create(
     pool: &PgPool,
     config: &CatalogConfig,
     input: CreateStore,
-) -> Result<(Store, AdminKey), CatalogError> {
+    idem: Option<&Idempotency>,
+) -> Result<Outcome<(Store, AdminKey)>, CatalogError> {
     let name = parse_name(&input.name)?;
     let slug = Slug::parse(&input.slug)?;
     let contact_email = parse_email(&input.contact_email)?;
@@ -168,6 +189,11 @@ pub async fn create(
     let temporary_domain = config.temporary_domain(slug.as_str());
 
     let mut tx = db::begin_for(pool, id).await?;
+    if let Some(idem) = idem
+        && let Some(recorded) = idempotency::claim(&mut tx, idem).await?
+    {
+        return Ok(Outcome::Replayed(recorded));
+    }
     sqlx::query(
         "INSERT INTO stores (id, slug, name, contact_email, temporary_domain, admin_key_hash)
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -202,8 +228,13 @@ pub async fn create(
         ),
     )
     .await?;
+    if let Some(idem) = idem {
+        let body = serde_json::to_value(WithKey::new(&store, &key, config))
+            .map_err(|e| CatalogError::Database(sqlx::Error::Encode(e.into())))?;
+        idempotency::record(&mut tx, idem, 201, body).await?;
+    }
     tx.commit().await?;
-    Ok((store, key))
+    Ok(Outcome::Done((store, key)))
 }
 
 async fn load(conn: &mut PgConnection, id: Uuid) -> Result<Store, CatalogError> {

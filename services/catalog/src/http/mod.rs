@@ -16,13 +16,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Query};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::routing::{get, post, put};
-use service_kit::Problem;
+use serde::de::DeserializeOwned;
+use service_kit::{Problem, ProblemJson};
 use sqlx::PgPool;
 
+use crate::idempotency::{self, RequestKey};
 use crate::store::{self, Store};
 use crate::{CatalogConfig, CatalogError};
 
@@ -92,6 +94,12 @@ impl From<CatalogError> for ApiError {
                 "Unsupported media type",
             )
             .detail(detail),
+            CatalogError::IdempotencyKeyReused => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+            )
+            .detail("this Idempotency-Key was used for a different request"),
             CatalogError::Database(error) => Problem::from(error),
         })
     }
@@ -132,6 +140,57 @@ impl FromRequestParts<AppState> for Admin {
             .ok_or(CatalogError::Unauthorized)?;
         Ok(Admin(store))
     }
+}
+
+/// A JSON body (as [`ProblemJson`] reads it) and, when the request has an `Idempotency-Key`,
+/// that key with the request's fingerprint (SHA-256 of method, path and the body's bytes).
+pub struct IdempotentJson<T> {
+    pub input: T,
+    pub key: Option<RequestKey>,
+}
+
+impl<S, T> FromRequest<S> for IdempotentJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let header = match req.headers().get(idempotency::HEADER) {
+            None => None,
+            Some(value) => Some(value.to_str().map_err(|_| {
+                CatalogError::invalid("Idempotency-Key", "must be visible ASCII characters")
+            })?),
+        }
+        .map(str::to_owned);
+        let Some(header) = header else {
+            let ProblemJson(input) = ProblemJson::<T>::from_request(req, state).await?;
+            return Ok(Self { input, key: None });
+        };
+        let (parts, body) = req.into_parts();
+        let bytes =
+            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+                .await
+                .map_err(|e| match e.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => Problem::payload_too_large(e.body_text()),
+                    status => Problem::new(status, "bad-request", e.body_text()),
+                })?;
+        let key = RequestKey::new(&header, parts.method.as_str(), parts.uri.path(), &bytes)?;
+        let ProblemJson(input) =
+            ProblemJson::<T>::from_request(Request::from_parts(parts, bytes.into()), state).await?;
+        Ok(Self {
+            input,
+            key: Some(key),
+        })
+    }
+}
+
+/// The recorded first response to a repeated `Idempotency-Key`, as it was.
+pub fn replay(recorded: idempotency::Recorded) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = StatusCode::from_u16(recorded.status).unwrap_or(StatusCode::OK);
+    (status, axum::Json(recorded.body)).into_response()
 }
 
 /// Query parameters, with malformed query strings as problems.

@@ -3,11 +3,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use service_kit::ProblemJson;
 use uuid::Uuid;
 
-use super::{Admin, ApiResult, AppState, Params};
+use super::{Admin, ApiResult, AppState, IdempotentJson, Params, replay};
 use crate::CatalogError;
+use crate::idempotency::Outcome;
 use crate::product::{self, NewProduct, Page, Product, ProductPatch};
 
 /// A malformed id names no product: 404, like any id of another store.
@@ -18,10 +20,15 @@ fn product_id(raw: &str) -> Result<Uuid, CatalogError> {
 pub async fn create(
     State(state): State<AppState>,
     Admin(store): Admin,
-    ProblemJson(input): ProblemJson<NewProduct>,
-) -> ApiResult<(StatusCode, Json<Product>)> {
-    let product = product::create(&state.pool, store.id, input).await?;
-    Ok((StatusCode::CREATED, Json(product)))
+    IdempotentJson { input, key }: IdempotentJson<NewProduct>,
+) -> ApiResult<Response> {
+    let idem = key.map(|key| key.for_store(store.id));
+    Ok(
+        match product::create(&state.pool, store.id, input, idem.as_ref()).await? {
+            Outcome::Done(product) => (StatusCode::CREATED, Json(product)).into_response(),
+            Outcome::Replayed(recorded) => replay(recorded),
+        },
+    )
 }
 
 pub async fn list(

@@ -4,33 +4,30 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use serde::{Deserialize, Deserializer, Serialize};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Deserializer};
 use service_kit::ProblemJson;
 
-use super::{Admin, ApiResult, AppState, Params};
+use super::{Admin, ApiResult, AppState, IdempotentJson, Params, replay};
 use crate::CatalogError;
-use crate::store::{self, CreateStore, PublicStore, StoreView};
-
-/// A store with its admin key: returned once, at creation and at rotation.
-#[derive(Debug, Serialize)]
-pub struct WithKey {
-    #[serde(flatten)]
-    pub store: StoreView,
-    pub admin_key: String,
-}
+use crate::idempotency::{Outcome, RequestKey};
+use crate::store::{self, CreateStore, PublicStore, StoreView, WithKey};
 
 pub async fn create(
     State(state): State<AppState>,
-    ProblemJson(input): ProblemJson<CreateStore>,
-) -> ApiResult<(StatusCode, Json<WithKey>)> {
-    let (store, key) = store::create(&state.pool, &state.config, input).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(WithKey {
-            store: store.view(&state.config),
-            admin_key: key.expose().to_owned(),
-        }),
-    ))
+    IdempotentJson { input, key }: IdempotentJson<CreateStore>,
+) -> ApiResult<Response> {
+    let idem = key.as_ref().map(RequestKey::public);
+    Ok(
+        match store::create(&state.pool, &state.config, input, idem.as_ref()).await? {
+            Outcome::Done((store, key)) => (
+                StatusCode::CREATED,
+                Json(WithKey::new(&store, &key, &state.config)),
+            )
+                .into_response(),
+            Outcome::Replayed(recorded) => replay(recorded),
+        },
+    )
 }
 
 pub async fn show(State(state): State<AppState>, Admin(store): Admin) -> Json<StoreView> {
@@ -103,8 +100,5 @@ pub async fn rotate_key(
     Admin(store): Admin,
 ) -> ApiResult<Json<WithKey>> {
     let (store, key) = store::rotate_key(&state.pool, &state.config, store.id).await?;
-    Ok(Json(WithKey {
-        store: store.view(&state.config),
-        admin_key: key.expose().to_owned(),
-    }))
+    Ok(Json(WithKey::new(&store, &key, &state.config)))
 }

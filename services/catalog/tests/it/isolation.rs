@@ -140,13 +140,14 @@ async fn row_level_security_hides_other_stores_rows(pool: PgPool) -> anyhow::Res
     // And the policies are forced: the tables' owner is bound by them too.
     let forced: Vec<(String, bool)> = sqlx::query_as(
         "SELECT relname::text, relforcerowsecurity FROM pg_class
-         WHERE relname IN ('stores', 'store_logos', 'products', 'product_search', 'reservations')
+         WHERE relname IN ('stores', 'store_logos', 'products', 'product_search', 'search_words',
+                           'idempotency_keys', 'reservations')
          ORDER BY relname",
     )
     .fetch_all(&app.pool)
     .await?;
     assert!(
-        forced.len() == 5 && forced.iter().all(|(_, f)| *f),
+        forced.len() == 7 && forced.iter().all(|(_, f)| *f),
         "{forced:?}"
     );
     Ok(())

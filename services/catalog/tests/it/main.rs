@@ -1,6 +1,7 @@
 //! Catalog against real Postgres (a database per test) and RabbitMQ (a vhost per test).
 
 mod helpers;
+mod idempotency;
 mod isolation;
 mod openapi;
 mod products;

@@ -81,6 +81,15 @@ async fn search_matches_as_you_type_with_typos_and_accents(pool: PgPool) -> anyh
             .await?
             .contains(&"Pão de Queijo".to_owned())
     );
+    // Typos among several words: each word is read as the store's closest name word.
+    assert_eq!(
+        names(&app, "emporio", &[("q", "pao de queijp")]).await?,
+        ["Pão de Queijo"]
+    );
+    assert_eq!(
+        names(&app, "emporio", &[("q", "Bolo Cenora")]).await?,
+        ["Bolo de Cenoura"]
+    );
     // Accents both ways.
     let cafe = names(&app, "emporio", &[("q", "cafe")]).await?;
     assert!(
