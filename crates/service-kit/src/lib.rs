@@ -6,6 +6,7 @@
 //!   reachable, migrations done).
 //! - [`problem`]: `application/problem+json` errors, and a JSON extractor whose rejections are
 //!   problems too.
+//! - [`jobs`]: periodic jobs under an advisory lock, so one replica runs each at a time.
 //! - [`runtime`]: the run loop — serve HTTP at once, then migrate, connect the bus, start the
 //!   outbox relay and the consumers, report ready; on SIGINT/SIGTERM stop taking work, finish
 //!   what is in flight, and exit.
@@ -13,9 +14,11 @@
 pub mod config;
 pub mod database;
 pub mod health;
+pub mod jobs;
 pub mod problem;
 pub mod runtime;
 
 pub use config::ServiceConfig;
+pub use jobs::Job;
 pub use problem::{Problem, ProblemJson};
 pub use runtime::{Consumer, Runtime, ServiceError};

@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{ConfigError, ServiceConfig};
 use crate::database;
 use crate::health::Health;
+use crate::jobs::Job;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -76,6 +77,8 @@ pub struct Runtime {
     pub config: ServiceConfig,
     pub pool: PgPool,
     pub shutdown: CancellationToken,
+    /// Periodic jobs: housekeeping by default, plus the service's own ([`Runtime::job`]).
+    jobs: Vec<Job>,
 }
 
 impl Runtime {
@@ -90,7 +93,14 @@ impl Runtime {
             config,
             pool,
             shutdown: shutdown_on_signal(),
+            jobs: crate::jobs::housekeeping(),
         })
+    }
+
+    /// Adds a periodic job of the service's own.
+    pub fn job(mut self, job: Job) -> Self {
+        self.jobs.push(job);
+        self
     }
 
     /// Binds the configured address, then [`Runtime::serve`]s on it.
@@ -121,6 +131,7 @@ impl Runtime {
             config,
             pool,
             shutdown,
+            jobs,
         } = self;
         let health = Health::new(pool.clone());
         let app = router
@@ -150,6 +161,9 @@ impl Runtime {
                 work.spawn(relay.run(shutdown.clone()));
                 for consumer in consumers {
                     work.spawn((consumer.start)(bus.clone(), shutdown.clone()));
+                }
+                for job in jobs {
+                    work.spawn(job.run(pool.clone(), shutdown.clone()));
                 }
                 tracing::info!(service = %config.name, "ready");
                 shutdown.cancelled().await;

@@ -195,6 +195,15 @@ fn xor(bytes: &[u8], pad: &[u8; 32]) -> Vec<u8> {
     bytes.iter().zip(pad).map(|(b, p)| b ^ p).collect()
 }
 
+/// Deletes keys older than a day, of every store; returns how many went.
+pub async fn trim(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
+    let done =
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '1 day'")
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,12 +3,18 @@
 use std::sync::Arc;
 
 use bus::ConsumerConfig;
-use service_kit::{Consumer, Runtime};
+use std::time::Duration;
+
+use service_kit::{Consumer, Job, Runtime};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init("catalog");
-    let runtime = Runtime::new("catalog", catalog::PORT)?;
+    let runtime = Runtime::new("catalog", catalog::PORT)?.job(Job::new(
+        "catalog.idempotency-keys.trim",
+        Duration::from_secs(3600),
+        |pool| async move { catalog::idempotency::trim(&pool).await },
+    ));
     let config = catalog::CatalogConfig::from_env()?;
     let router = catalog::router(runtime.pool.clone(), config);
     let stock = Arc::new(catalog::stock::StockHandler::new(runtime.pool.clone()));

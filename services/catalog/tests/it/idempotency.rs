@@ -134,3 +134,47 @@ async fn a_repeated_product_creation_creates_one_product(pool: PgPool) -> anyhow
     );
     Ok(())
 }
+
+/// Housekeeping, as the service's (non-superuser) role: expired keys of every store go,
+/// current ones stay.
+#[sqlx::test(migrations = false)]
+async fn expired_keys_of_every_store_are_trimmed(pool: PgPool) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let a = app.create_store("loja-aaa").await?;
+    let b = app.create_store("loja-bbb").await?;
+    for (merchant, key) in [(&a, "k-a"), (&b, "k-b")] {
+        let response = post(
+            &app,
+            "/admin/products",
+            Some(&merchant.key),
+            key,
+            &product("SKU-1", "Café"),
+        )
+        .await?;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let response = post(
+        &app,
+        "/admin/products",
+        Some(&a.key),
+        "k-fresh",
+        &product("SKU-2", "Chá"),
+    )
+    .await?;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    sqlx::query(
+        "UPDATE idempotency_keys SET created_at = now() - interval '2 days'
+         WHERE fingerprint IN (SELECT fingerprint FROM idempotency_keys ORDER BY created_at LIMIT 2)",
+    )
+    .execute(&app.pool)
+    .await?;
+
+    let service_role = crate::helpers::app_pool(&app.pool).await?;
+    assert_eq!(catalog::idempotency::trim(&service_role).await?, 2);
+    assert_eq!(
+        app.count("idempotency_keys").await?,
+        1,
+        "the current key stays"
+    );
+    Ok(())
+}
