@@ -36,6 +36,8 @@ pub struct ServiceConfig {
     pub amqp_url: String,
     /// `DB_MAX_CONNECTIONS` (default 10).
     pub db_max_connections: u32,
+    /// `REQUEST_TIMEOUT_MS` (default 30 000): no HTTP request holds a connection longer.
+    pub request_timeout: std::time::Duration,
 }
 
 impl ServiceConfig {
@@ -51,6 +53,10 @@ impl ServiceConfig {
             )?,
             amqp_url: env_or("AMQP_URL", bus::BusConfig::DEFAULT_URL.to_owned())?,
             db_max_connections: env_or("DB_MAX_CONNECTIONS", 10)?,
+            request_timeout: std::time::Duration::from_millis(env_or(
+                "REQUEST_TIMEOUT_MS",
+                30_000,
+            )?),
         })
     }
 

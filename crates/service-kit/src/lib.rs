@@ -6,6 +6,7 @@
 //!   reachable, migrations done).
 //! - [`problem`]: `application/problem+json` errors, and a JSON extractor whose rejections are
 //!   problems too.
+//! - [`http`]: the layers every service's HTTP edge wears: request ids, tracing, a timeout.
 //! - [`jobs`]: periodic jobs under an advisory lock, so one replica runs each at a time.
 //! - [`runtime`]: the run loop — serve HTTP at once, then migrate, connect the bus, start the
 //!   outbox relay and the consumers, report ready; on SIGINT/SIGTERM stop taking work, finish
@@ -14,6 +15,7 @@
 pub mod config;
 pub mod database;
 pub mod health;
+pub mod http;
 pub mod jobs;
 pub mod problem;
 pub mod runtime;

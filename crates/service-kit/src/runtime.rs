@@ -134,9 +134,7 @@ impl Runtime {
             jobs,
         } = self;
         let health = Health::new(pool.clone());
-        let app = router
-            .merge(health.router())
-            .layer(telemetry::http::layer());
+        let app = crate::http::edge(router.merge(health.router()), config.request_timeout);
         let addr = listener.local_addr()?;
         tracing::info!(service = %config.name, %addr, "listening");
         let server_shutdown = shutdown.clone();

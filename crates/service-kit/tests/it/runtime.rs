@@ -28,12 +28,21 @@ async fn a_service_comes_up_ready_and_stops_on_its_token(pool: PgPool) -> anyhow
         database_url,
         amqp_url: vhost.url(),
         db_max_connections: 2,
+        request_timeout: Duration::from_millis(300),
     };
     let runtime = Runtime::from_config(config)?;
     let shutdown = runtime.shutdown.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let router = Router::new().route("/hello", get(|| async { "hello" }));
+    let router = Router::new()
+        .route("/hello", get(|| async { "hello" }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
     let topology =
         Topology::new().queue(QueueSpec::new("kit-test.commands").command("kit-test.do"));
     let migrator = outbox::migrator(&SERVICE_MIGRATIONS);
