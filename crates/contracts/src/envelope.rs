@@ -81,6 +81,20 @@ impl RawEnvelope {
         serde_json::from_slice(body)
     }
 
+    /// This envelope's metadata around an already-decoded payload.
+    pub fn with_payload<P>(&self, payload: P) -> Envelope<P> {
+        Envelope {
+            id: self.id,
+            kind: self.kind.clone(),
+            version: self.version,
+            occurred_at: self.occurred_at,
+            tenant_id: self.tenant_id,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            payload,
+        }
+    }
+
     pub fn to_vec(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an envelope always serializes to JSON")
     }

@@ -121,17 +121,7 @@ pub fn decode_typed<P: Contract>(envelope: &RawEnvelope) -> Result<Envelope<P>, 
     if envelope.kind != P::TYPE {
         return Err(DecodeError::UnknownType(envelope.kind.clone()));
     }
-    let payload = decode_as::<P>(envelope)?;
-    Ok(Envelope {
-        id: envelope.id,
-        kind: envelope.kind.clone(),
-        version: envelope.version,
-        occurred_at: envelope.occurred_at,
-        tenant_id: envelope.tenant_id,
-        correlation_id: envelope.correlation_id,
-        causation_id: envelope.causation_id,
-        payload,
-    })
+    Ok(envelope.with_payload(decode_as::<P>(envelope)?))
 }
 
 messages! {

@@ -19,7 +19,7 @@ use contracts::catalog::{
     CommitStock, ReleaseStock, ReserveStock, StockLine, StockReleased, StockReservationRejected,
     StockReserved,
 };
-use contracts::{Contract, Envelope, Message, RawEnvelope};
+use contracts::{Contract, Envelope, Message};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -368,20 +368,6 @@ async fn mark(
     Ok(())
 }
 
-/// The envelope's metadata around an already-decoded payload.
-fn typed<P>(raw: &RawEnvelope, payload: P) -> Envelope<P> {
-    Envelope {
-        id: raw.id,
-        kind: raw.kind.clone(),
-        version: raw.version,
-        occurred_at: raw.occurred_at,
-        tenant_id: raw.tenant_id,
-        correlation_id: raw.correlation_id,
-        causation_id: raw.causation_id,
-        payload,
-    }
-}
-
 /// The `catalog.commands` consumer.
 pub struct StockHandler {
     pool: PgPool,
@@ -397,9 +383,9 @@ impl Handler for StockHandler {
     async fn handle(&self, incoming: Incoming) -> Outcome {
         let raw = &incoming.envelope;
         let result = match incoming.message {
-            Message::ReserveStock(cmd) => reserve(&self.pool, &typed(raw, cmd)).await,
-            Message::ReleaseStock(cmd) => release(&self.pool, &typed(raw, cmd)).await,
-            Message::CommitStock(cmd) => commit(&self.pool, &typed(raw, cmd)).await,
+            Message::ReserveStock(cmd) => reserve(&self.pool, &raw.with_payload(cmd)).await,
+            Message::ReleaseStock(cmd) => release(&self.pool, &raw.with_payload(cmd)).await,
+            Message::CommitStock(cmd) => commit(&self.pool, &raw.with_payload(cmd)).await,
             other => {
                 return Outcome::Reject(format!("catalog.commands does not take {}", other.kind()));
             }
