@@ -18,6 +18,7 @@ pub mod dead_letters;
 pub mod delay;
 pub mod headers;
 pub mod publisher;
+pub mod tap;
 pub mod topology;
 
 pub use connection::{Bus, BusConfig};

@@ -3,6 +3,8 @@
 //! ```text
 //! summitctl dlq peek notifications.checkout-events --max 20
 //! summitctl dlq replay notifications.checkout-events --max 100
+//! summitctl events                      # every domain event as it flows, until Ctrl-C
+//! summitctl events --exchange payments.events
 //! ```
 //!
 //! The broker is `AMQP_URL` (default: the local one). Peeking leaves dead letters in place;
@@ -20,6 +22,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Watch domain events as they flow (a tap of its own; no service loses a message).
+    Events {
+        /// One event exchange (default: all four).
+        #[arg(long)]
+        exchange: Option<String>,
+    },
     /// Dead-letter queues: `<queue>.dlq` of a work queue.
     Dlq {
         #[command(subcommand)]
@@ -50,6 +58,38 @@ async fn main() -> anyhow::Result<()> {
     // No topology of its own: the services declare the queues an operator works on.
     let bus = Bus::connect(&BusConfig::from_env("summitctl"), Topology::new()).await?;
     match cli.command {
+        Command::Events { exchange } => {
+            let exchanges: Vec<&str> = match &exchange {
+                Some(one) => vec![one.as_str()],
+                None => contracts::exchanges::EVENTS.to_vec(),
+            };
+            let mut tap = bus.tap(&exchanges).await?;
+            eprintln!("watching {}; Ctrl-C stops", exchanges.join(", "));
+            loop {
+                let next = tokio::select! {
+                    _ = tokio::signal::ctrl_c() => break,
+                    next = tap.next() => next,
+                };
+                let Some(tapped) = next else { break };
+                let tapped = tapped?;
+                match tapped.envelope {
+                    Ok(e) => println!(
+                        "event exchange={} type={} id={} tenant={} correlation={} at={} payload={}",
+                        tapped.exchange,
+                        e.kind,
+                        e.id,
+                        e.tenant_id.map_or("-".to_owned(), |t| t.to_string()),
+                        e.correlation_id.map_or("-".to_owned(), |c| c.to_string()),
+                        e.occurred_at.to_rfc3339(),
+                        e.payload,
+                    ),
+                    Err(reason) => println!(
+                        "event exchange={} undecodable reason={reason:?}",
+                        tapped.exchange
+                    ),
+                }
+            }
+        }
         Command::Dlq {
             action: Dlq::Peek { queue, max },
         } => {

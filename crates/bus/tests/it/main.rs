@@ -4,4 +4,5 @@ mod dead_letters;
 mod delivery;
 mod harness;
 mod retries;
+mod tap;
 mod tracing_context;
