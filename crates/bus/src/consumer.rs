@@ -186,6 +186,7 @@ impl<H: Handler> Runtime<H> {
         let (envelope, message) = match decode_body(&delivery.data) {
             Ok(decoded) => decoded,
             Err(error) => {
+                count(&self.queue, "undecodable");
                 tracing::warn!(queue = %self.queue, %error, "undecodable message: dead-lettering");
                 return self
                     .dead_letter(delivery, attempt, error.kind(), &error.to_string())
@@ -207,9 +208,21 @@ impl<H: Handler> Runtime<H> {
             queue: self.queue.clone(),
         };
         let handler = self.handler.clone();
+        let started = std::time::Instant::now();
         let outcome = tokio::spawn(async move { handler.handle(incoming).await }.instrument(span))
             .await
             .unwrap_or_else(|panic| Outcome::Retry(format!("handler panicked: {panic}")));
+        metrics::histogram!("summit_handler_seconds", "queue" => self.queue.clone())
+            .record(started.elapsed().as_secs_f64());
+        count(
+            &self.queue,
+            match &outcome {
+                Outcome::Done => "done",
+                Outcome::Retry(_) if attempt >= self.config.max_attempts => "exhausted",
+                Outcome::Retry(_) => "retried",
+                Outcome::Reject(_) => "rejected",
+            },
+        );
         match outcome {
             Outcome::Done => settle(delivery.acker.ack(BasicAckOptions::default()).await),
             Outcome::Retry(reason) if attempt >= self.config.max_attempts => {
@@ -289,6 +302,12 @@ impl<H: Handler> Runtime<H> {
             }
         }
     }
+}
+
+/// `summit_messages_total{queue, outcome}`: done, retried, exhausted, rejected, undecodable.
+fn count(queue: &str, outcome: &'static str) {
+    metrics::counter!("summit_messages_total", "queue" => queue.to_owned(), "outcome" => outcome)
+        .increment(1);
 }
 
 /// An ack that fails (the channel died) is not an error of ours: the broker redelivers the

@@ -86,6 +86,9 @@ impl Claimed {
                 .await?;
         }
         self.tx.commit().await?;
+        metrics::counter!("summit_outbox_published_total").increment(self.published.len() as u64);
+        metrics::counter!("summit_outbox_failed_total")
+            .increment((self.claimed - self.published.len()) as u64);
         match self.first_failure {
             None => Ok(self.published.len()),
             Some(first) => Err(RelayError::Publish {

@@ -7,6 +7,7 @@
 //! - [`problem`]: `application/problem+json` errors, and a JSON extractor whose rejections are
 //!   problems too.
 //! - [`http`]: the layers every service's HTTP edge wears: request ids, tracing, a timeout.
+//! - [`metrics`]: Prometheus metrics at `/metrics`.
 //! - [`jobs`]: periodic jobs under an advisory lock, so one replica runs each at a time.
 //! - [`runtime`]: the run loop — serve HTTP at once, then migrate, connect the bus, start the
 //!   outbox relay and the consumers, report ready; on SIGINT/SIGTERM stop taking work, finish
@@ -17,6 +18,7 @@ pub mod database;
 pub mod health;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod problem;
 pub mod runtime;
 

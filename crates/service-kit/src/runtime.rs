@@ -134,7 +134,12 @@ impl Runtime {
             jobs,
         } = self;
         let health = Health::new(pool.clone());
-        let app = crate::http::edge(router.merge(health.router()), config.request_timeout);
+        let app = crate::http::edge(
+            router
+                .merge(health.router())
+                .merge(crate::metrics::router()),
+            config.request_timeout,
+        );
         let addr = listener.local_addr()?;
         tracing::info!(service = %config.name, %addr, "listening");
         let server_shutdown = shutdown.clone();

@@ -104,6 +104,19 @@ async fn the_catalog_binary_answers_a_reserve_stock_command() -> anyhow::Result<
         "the order id ties the flow together"
     );
 
+    let metrics = reqwest::get(catalog.url("/metrics")).await?.text().await?;
+    let handled = metrics.lines().find(|l| {
+        l.starts_with("summit_messages_total") && l.contains(r#"queue="catalog.commands""#)
+    });
+    assert!(
+        handled.is_some_and(|l| l.contains(r#"outcome="done""#) && l.ends_with(" 1")),
+        "the command is counted: {handled:?}"
+    );
+    assert!(
+        metrics.contains("summit_outbox_published_total"),
+        "{metrics}"
+    );
+
     bus.close().await;
     let status = catalog.stop().await?;
     assert!(status.success());
