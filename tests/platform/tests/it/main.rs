@@ -1,4 +1,5 @@
 //! The platform as operators see it: real binaries, real servers.
 
+mod broker_outage;
 mod startup;
 mod stock_flow;

@@ -1,0 +1,97 @@
+use std::time::{Duration, Instant};
+
+use bus::{Bus, BusConfig, QueueSpec, Topology};
+use contracts::Message;
+use lapin::options::BasicGetOptions;
+use platform_tests::Service;
+use serde_json::json;
+use testkit::Vhost;
+use tokio::net::{TcpListener, TcpStream};
+
+/// design.md's fallback for "RabbitMQ down": HTTP writes still commit (outbox), and the events
+/// flow when the broker returns. The broker is "down" behind a port nobody listens on yet; it
+/// "returns" when the test starts forwarding that port to the real broker.
+#[tokio::test]
+async fn writes_commit_while_the_broker_is_away_and_their_events_flow_when_it_returns()
+-> anyhow::Result<()> {
+    let vhost = Vhost::create().await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let through_proxy = format!("amqp://guest:guest@127.0.0.1:{port}/{}", vhost.name());
+    let catalog = Service::start("catalog", &through_proxy).await?;
+
+    // Up, migrated, not ready (no broker) — and still taking writes.
+    let start = Instant::now();
+    loop {
+        let (status, ready) = catalog.get("/health/ready").await.unwrap_or((0, json!({})));
+        if status == 503 && ready["checks"]["database"] == true {
+            assert_eq!(ready["checks"]["broker"], false);
+            break;
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(60),
+            "catalog never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, store) = catalog
+        .post(
+            "/stores",
+            None,
+            json!({"name": "Sem Broker", "slug": "sem-broker", "contact_email": "s@example.com"}),
+        )
+        .await?;
+    assert_eq!(status, 201, "the write commits without the broker: {store}");
+
+    // Somebody listens for catalog's events (declared straight on the broker).
+    let watch = "platform-test.outage-events";
+    let bus = Bus::connect(
+        &BusConfig {
+            url: vhost.url(),
+            connection_name: "platform-test".into(),
+        },
+        Topology::new().queue(QueueSpec::new(watch).events_from("catalog.events")),
+    )
+    .await?;
+
+    // The broker returns.
+    let proxy = TcpListener::bind(("127.0.0.1", port)).await?;
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = proxy.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut broker) = TcpStream::connect("127.0.0.1:5672").await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut broker).await;
+                }
+            });
+        }
+    });
+    catalog.wait_ready(Duration::from_secs(60)).await?;
+
+    let channel = bus.channel().await?;
+    let start = Instant::now();
+    let created = loop {
+        if let Some(message) = channel
+            .basic_get(watch.into(), BasicGetOptions { no_ack: true })
+            .await?
+        {
+            if let (_, Message::StoreCreated(event)) =
+                contracts::message::decode_body(&message.delivery.data)?
+            {
+                break event;
+            }
+            continue;
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(30),
+            "StoreCreated never flowed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(created.slug, "sem-broker");
+    assert_eq!(created.store_id.to_string(), store["id"].as_str().unwrap());
+
+    bus.close().await;
+    assert!(catalog.stop().await?.success());
+    Ok(())
+}
