@@ -105,6 +105,65 @@ impl Service {
     }
 }
 
+/// A queue of the test's own bound to `catalog.events`-style fanout exchanges, to see what a
+/// service announces.
+pub struct EventWatcher {
+    bus: bus::Bus,
+    queue: String,
+}
+
+impl EventWatcher {
+    pub async fn start(vhost: &testkit::Vhost, exchange: &str) -> anyhow::Result<Self> {
+        let queue = format!("platform-test.{}", uuid::Uuid::new_v4().simple());
+        let bus = bus::Bus::connect(
+            &bus::BusConfig {
+                url: vhost.url(),
+                connection_name: "platform-test".into(),
+            },
+            bus::Topology::new().queue(bus::QueueSpec::new(&queue).events_from(exchange)),
+        )
+        .await?;
+        Ok(Self { bus, queue })
+    }
+
+    pub fn bus(&self) -> &bus::Bus {
+        &self.bus
+    }
+
+    /// The first event `pick` accepts, skipping others, within `limit`.
+    pub async fn wait_for<T>(
+        &self,
+        limit: Duration,
+        pick: impl Fn(&contracts::RawEnvelope, contracts::Message) -> Option<T>,
+    ) -> anyhow::Result<T> {
+        let channel = self.bus.channel().await?;
+        let start = Instant::now();
+        loop {
+            let got = channel
+                .basic_get(
+                    self.queue.as_str().into(),
+                    lapin::options::BasicGetOptions { no_ack: true },
+                )
+                .await?;
+            match got {
+                Some(message) => {
+                    let (envelope, decoded) =
+                        contracts::message::decode_body(&message.delivery.data)?;
+                    if let Some(found) = pick(&envelope, decoded) {
+                        return Ok(found);
+                    }
+                }
+                None if start.elapsed() > limit => bail!("no such event within {limit:?}"),
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        self.bus.close().await;
+    }
+}
+
 /// Where `make test` (and cargo) put the service binaries: beside this test binary's `deps/`.
 fn binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;

@@ -1,9 +1,7 @@
 use std::time::{Duration, Instant};
 
-use bus::{Bus, BusConfig, QueueSpec, Topology};
 use contracts::Message;
-use lapin::options::BasicGetOptions;
-use platform_tests::Service;
+use platform_tests::{EventWatcher, Service};
 use serde_json::json;
 use testkit::Vhost;
 use tokio::net::{TcpListener, TcpStream};
@@ -45,15 +43,7 @@ async fn writes_commit_while_the_broker_is_away_and_their_events_flow_when_it_re
     assert_eq!(status, 201, "the write commits without the broker: {store}");
 
     // Somebody listens for catalog's events (declared straight on the broker).
-    let watch = "platform-test.outage-events";
-    let bus = Bus::connect(
-        &BusConfig {
-            url: vhost.url(),
-            connection_name: "platform-test".into(),
-        },
-        Topology::new().queue(QueueSpec::new(watch).events_from("catalog.events")),
-    )
-    .await?;
+    let events = EventWatcher::start(&vhost, "catalog.events").await?;
 
     // The broker returns.
     let proxy = TcpListener::bind(("127.0.0.1", port)).await?;
@@ -68,30 +58,16 @@ async fn writes_commit_while_the_broker_is_away_and_their_events_flow_when_it_re
     });
     catalog.wait_ready(Duration::from_secs(60)).await?;
 
-    let channel = bus.channel().await?;
-    let start = Instant::now();
-    let created = loop {
-        if let Some(message) = channel
-            .basic_get(watch.into(), BasicGetOptions { no_ack: true })
-            .await?
-        {
-            if let (_, Message::StoreCreated(event)) =
-                contracts::message::decode_body(&message.delivery.data)?
-            {
-                break event;
-            }
-            continue;
-        }
-        anyhow::ensure!(
-            start.elapsed() < Duration::from_secs(30),
-            "StoreCreated never flowed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let created = events
+        .wait_for(Duration::from_secs(30), |_, message| match message {
+            Message::StoreCreated(event) => Some(event),
+            _ => None,
+        })
+        .await?;
     assert_eq!(created.slug, "sem-broker");
     assert_eq!(created.store_id.to_string(), store["id"].as_str().unwrap());
 
-    bus.close().await;
+    events.close().await;
     assert!(catalog.stop().await?.success());
     Ok(())
 }

@@ -1,10 +1,9 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bus::{Bus, BusConfig, Outgoing, QueueSpec, Topology};
+use bus::Outgoing;
 use contracts::catalog::{ReserveStock, StockLine};
 use contracts::{Contract, Envelope, Message};
-use lapin::options::BasicGetOptions;
-use platform_tests::Service;
+use platform_tests::{EventWatcher, Service};
 use serde_json::json;
 use testkit::Vhost;
 use uuid::Uuid;
@@ -18,16 +17,7 @@ async fn the_catalog_binary_answers_a_reserve_stock_command() -> anyhow::Result<
     let catalog = Service::start("catalog", &vhost.url()).await?;
     catalog.wait_ready(Duration::from_secs(90)).await?;
 
-    // A queue of the test's own on catalog.events, to watch what catalog says.
-    let watch = "platform-test.catalog-events";
-    let bus = Bus::connect(
-        &BusConfig {
-            url: vhost.url(),
-            connection_name: "platform-test".into(),
-        },
-        Topology::new().queue(QueueSpec::new(watch).events_from("catalog.events")),
-    )
-    .await?;
+    let events = EventWatcher::start(&vhost, "catalog.events").await?;
 
     let (status, store) = catalog
         .post(
@@ -63,32 +53,20 @@ async fn the_catalog_binary_answers_a_reserve_stock_command() -> anyhow::Result<
         },
     )
     .correlated(order_id);
-    bus.publisher()
+    events
+        .bus()
+        .publisher()
         .publish(&Outgoing::envelope(
             &command.into_raw(),
             ReserveStock::DESTINATION,
         ))
         .await?;
-
-    let channel = bus.channel().await?;
-    let start = Instant::now();
-    let reserved = loop {
-        if let Some(message) = channel
-            .basic_get(watch.into(), BasicGetOptions { no_ack: true })
-            .await?
-        {
-            let (envelope, decoded) = contracts::message::decode_body(&message.delivery.data)?;
-            if let Message::StockReserved(event) = decoded {
-                break (envelope, event);
-            }
-            continue;
-        }
-        anyhow::ensure!(
-            start.elapsed() < Duration::from_secs(30),
-            "no StockReserved"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let reserved = events
+        .wait_for(Duration::from_secs(30), |envelope, message| match message {
+            Message::StockReserved(event) => Some((envelope.clone(), event)),
+            _ => None,
+        })
+        .await?;
     let (envelope, event) = reserved;
     assert_eq!(event.order_id, order_id);
     assert_eq!(
@@ -117,7 +95,7 @@ async fn the_catalog_binary_answers_a_reserve_stock_command() -> anyhow::Result<
         "{metrics}"
     );
 
-    bus.close().await;
+    events.close().await;
     let status = catalog.stop().await?;
     assert!(status.success());
     Ok(())
