@@ -96,7 +96,14 @@ impl Publisher {
 
     /// Publishes one message and waits for the broker's confirm.
     pub async fn publish(&self, message: &Outgoing) -> Result<(), PublishError> {
-        let confirm = self.send(message, message.properties()).await?;
+        let confirm = self
+            .send(
+                &message.exchange,
+                &message.routing_key,
+                &message.body,
+                message.properties(),
+            )
+            .await?;
         settle(&message.exchange, &message.routing_key, confirm.await?)
     }
 
@@ -105,7 +112,15 @@ impl Publisher {
     pub async fn publish_all(&self, messages: &[Outgoing]) -> Vec<Result<(), PublishError>> {
         let mut pending = Vec::with_capacity(messages.len());
         for message in messages {
-            pending.push(self.send(message, message.properties()).await);
+            pending.push(
+                self.send(
+                    &message.exchange,
+                    &message.routing_key,
+                    &message.body,
+                    message.properties(),
+                )
+                .await,
+            );
         }
         let confirms = pending.into_iter().map(|sent| async move {
             match sent {
@@ -150,6 +165,25 @@ impl Publisher {
         properties: BasicProperties,
     ) -> Result<(), PublishError> {
         let confirm = self
+            .send(
+                exchange,
+                routing_key,
+                body,
+                properties.with_delivery_mode(2),
+            )
+            .await?;
+        settle(exchange, routing_key, confirm.await?)
+    }
+
+    /// Every publish of the bus: `mandatory`, so an unroutable message comes back as an error.
+    async fn send(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<PublisherConfirm, PublishError> {
+        Ok(self
             .channel
             .basic_publish(
                 exchange.into(),
@@ -159,27 +193,6 @@ impl Publisher {
                     ..BasicPublishOptions::default()
                 },
                 body,
-                properties.with_delivery_mode(2),
-            )
-            .await?;
-        settle(exchange, routing_key, confirm.await?)
-    }
-
-    async fn send(
-        &self,
-        message: &Outgoing,
-        properties: BasicProperties,
-    ) -> Result<PublisherConfirm, PublishError> {
-        Ok(self
-            .channel
-            .basic_publish(
-                message.exchange.as_str().into(),
-                message.routing_key.as_str().into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                &message.body,
                 properties,
             )
             .await?)

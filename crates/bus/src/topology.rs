@@ -107,8 +107,8 @@ fn durable_queue() -> QueueDeclareOptions {
     }
 }
 
-/// Quorum queue arguments with at-least-once dead-lettering to `exchange`.
-fn quorum_dead_lettering_to(exchange: &str, routing_key: Option<&str>) -> FieldTable {
+/// Quorum queue arguments with at-least-once dead-lettering to `exchange` under `routing_key`.
+fn quorum_dead_lettering_to(exchange: &str, routing_key: &str) -> FieldTable {
     let mut args = FieldTable::default();
     args.insert(
         "x-queue-type".into(),
@@ -118,12 +118,10 @@ fn quorum_dead_lettering_to(exchange: &str, routing_key: Option<&str>) -> FieldT
         "x-dead-letter-exchange".into(),
         AMQPValue::LongString(exchange.into()),
     );
-    if let Some(key) = routing_key {
-        args.insert(
-            "x-dead-letter-routing-key".into(),
-            AMQPValue::LongString(key.into()),
-        );
-    }
+    args.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(routing_key.into()),
+    );
     args.insert(
         "x-dead-letter-strategy".into(),
         AMQPValue::LongString("at-least-once".into()),
@@ -244,7 +242,7 @@ async fn declare_work_queue(channel: &Channel, queue: &QueueSpec) -> Result<(), 
         )
         .await?;
 
-    let args = quorum_dead_lettering_to(exchanges::DEAD_LETTERS, Some(&queue.name));
+    let args = quorum_dead_lettering_to(exchanges::DEAD_LETTERS, &queue.name);
     channel
         .queue_declare(queue.name.as_str().into(), durable_queue(), args)
         .await?;
