@@ -7,7 +7,7 @@ CARGO ?= cargo
 # The superuser role deploy/local/servers.sh creates; tests create a database each from it.
 export DATABASE_URL ?= postgres://summit:summit@127.0.0.1:5432/postgres
 
-.PHONY: run test servers databases build fmt lint ci bench bench-bus bench-herd bench-search
+.PHONY: run test servers databases build fmt lint ci bench bench-bus bench-outbox bench-herd bench-search
 
 run: servers databases build
 	@bash deploy/local/run.sh
@@ -39,10 +39,13 @@ lint:
 
 ci: lint test
 
-bench: bench-bus bench-herd bench-search
+bench: bench-bus bench-outbox bench-herd bench-search
 
 bench-bus: servers
 	$(CARGO) bench -p bus --bench bus
+
+bench-outbox: servers
+	$(CARGO) bench -p outbox --bench outbox
 
 bench-herd:
 	$(CARGO) bench -p resilience --bench herd

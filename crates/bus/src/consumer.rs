@@ -1,21 +1,23 @@
-//! The consumer runtime: manual acks after the handler's effect, bounded prefetch, broker-side
-//! retries with capped exponential backoff and jitter, and dead letters with the reason.
+//! The consumer runtime: manual acks after the handler's effect, bounded prefetch, retries kept
+//! in the service's own store, dead letters with the reason, and a kill switch.
 //!
 //! A delivery's life:
 //! - Decoded into an envelope and a known [`Message`]; a body that cannot be decoded (malformed,
 //!   unknown type, unknown major version) is dead-lettered at once — redelivery cannot help.
 //! - Handed to the [`Handler`] on its own task (a panic counts as a transient failure, never a
 //!   dead consumer), which answers an [`Outcome`].
-//! - `Done`: acked. `Retry`: republished through the delay ladder with `x-attempts` + 1 and a
-//!   delay from the workspace's one [`Backoff`] policy, then acked; at `max_attempts` it is
-//!   dead-lettered instead. `Reject`: dead-lettered.
-//! - Dead-lettering republishes the message to its own queue carrying `x-error`,
-//!   `x-error-kind`, `x-attempts` and a marker; seeing the marker, the runtime rejects it, so
-//!   RabbitMQ moves it to `<queue>.dlq` adding its own `x-death`.
+//! - `Done`: acked. `Retry`: handed to the [`RetryQueue`] with `x-attempts` + 1 and a delay from
+//!   the workspace's one [`Backoff`] policy — committed there *before* the delivery is acked —
+//!   or, at `max_attempts`, dead-lettered. `Reject`: dead-lettered. `Unavailable`: put back with
+//!   its attempt count untouched, and the consumer pauses (see [`crate::kill_switch`]).
+//! - Dead-lettering publishes (confirmed, on the publishing connection) the message back to its
+//!   own queue carrying `x-error`, `x-error-kind`, `x-attempts` and a marker; seeing the marker,
+//!   the runtime rejects it, so RabbitMQ moves it to `<queue>.dlq` at-least-once, adding `x-death`.
 //!
-//! Moving a message on (to the ladder or the dead-letter path) is a confirmed publish before
-//! the original is acked: if the publish fails the original is returned to the queue, so
-//! nothing is lost; a crash between the two duplicates it, and inboxes absorb duplicates.
+//! Moving a message on (to the retry store or the dead-letter path) completes before the
+//! original is acked. If it fails, the original is put back and the kill switch trips: the
+//! consumer backs off instead of spinning on it, and the failure is counted. A crash between
+//! the two duplicates the message; inboxes absorb duplicates.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,18 +38,25 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::connection::Bus;
-use crate::publisher::{Publisher, with_headers};
-use crate::{BusError, delay, headers};
+use crate::kill_switch::KillSwitch;
+use crate::publisher::{Outgoing, with_headers};
+use crate::retry::{Retry, RetryQueue};
+use crate::{BusError, headers};
 
 /// How a handler's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The effect is committed: ack.
     Done,
-    /// A transient failure: try again later, through the broker, with backoff.
+    /// A failure that may pass for this message (a peer busy, a conflict): try again later,
+    /// with backoff, counting an attempt.
     Retry(String),
     /// A permanent failure: the message can never succeed; dead-letter it now.
     Reject(String),
+    /// The service's own infrastructure (its database, the broker) is away. Not the message's
+    /// fault: it goes back to the queue without using an attempt, and the consumer pauses until
+    /// the dependency answers again.
+    Unavailable(String),
 }
 
 /// A decoded delivery, as a handler sees it.
@@ -55,7 +64,7 @@ pub enum Outcome {
 pub struct Incoming {
     pub envelope: RawEnvelope,
     pub message: Message,
-    /// 1 on the first delivery to a handler, growing with each broker-side retry.
+    /// 1 on the first delivery to a handler, growing with each retry.
     pub attempt: u32,
     pub queue: String,
 }
@@ -81,7 +90,11 @@ pub struct ConsumerConfig {
     pub prefetch: u16,
     /// Deliveries to the handler before a retried message is dead-lettered.
     pub max_attempts: u32,
+    /// Delay before each retry.
     pub backoff: Backoff,
+    /// Pause after consecutive infrastructure failures (the kill switch); its cap bounds how
+    /// long consumption lags behind a dependency's return.
+    pub pause: Backoff,
 }
 
 impl Default for ConsumerConfig {
@@ -94,17 +107,23 @@ impl Default for ConsumerConfig {
                 cap: Duration::from_secs(30),
                 jitter: Jitter::Full,
             },
+            pause: Backoff {
+                base: Duration::from_millis(500),
+                cap: Duration::from_secs(10),
+                jitter: Jitter::Equal,
+            },
         }
     }
 }
 
 impl Bus {
     /// Consumes `queue` until `shutdown` fires, then stops taking deliveries, lets the ones in
-    /// flight finish and be acked, and returns.
+    /// flight finish and be acked, and returns. Retries wait in `retries`.
     pub async fn consume<H: Handler>(
-        &self,
+        self: &Arc<Self>,
         queue: &str,
         handler: Arc<H>,
+        retries: Arc<dyn RetryQueue>,
         config: ConsumerConfig,
         shutdown: CancellationToken,
     ) -> Result<(), BusError> {
@@ -112,7 +131,6 @@ impl Bus {
         channel
             .basic_qos(config.prefetch, BasicQosOptions::default())
             .await?;
-        let mover = Publisher::new(self.channel().await?).await?;
         let tag = format!("{queue}.{}", uuid::Uuid::now_v7());
         let mut deliveries = channel
             .basic_consume(
@@ -126,13 +144,25 @@ impl Bus {
             queue: queue.to_owned(),
             handler,
             config,
-            mover,
+            bus: self.clone(),
+            retries,
+            switch: KillSwitch::new(queue, config.pause),
         });
         let in_flight = TaskTracker::new();
         loop {
+            if let Some(pause) = runtime.switch.pause_left() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 next = deliveries.next() => match next {
+                    // Half-open: while tripped, one delivery at a time decides whether to resume.
+                    Some(Ok(delivery)) if runtime.switch.is_tripped() => {
+                        runtime.process(delivery).await;
+                    }
                     Some(Ok(delivery)) => {
                         let runtime = runtime.clone();
                         in_flight.spawn(async move { runtime.process(delivery).await });
@@ -162,8 +192,10 @@ struct Runtime<H> {
     queue: String,
     handler: Arc<H>,
     config: ConsumerConfig,
-    /// A confirm channel of its own, for moving deliveries to the ladder or the DLQ.
-    mover: Publisher,
+    /// Dead letters leave on the bus's publishing connection, never on the consuming one.
+    bus: Arc<Bus>,
+    retries: Arc<dyn RetryQueue>,
+    switch: KillSwitch,
 }
 
 impl<H: Handler> Runtime<H> {
@@ -202,7 +234,7 @@ impl<H: Handler> Runtime<H> {
         );
         telemetry::propagation::set_parent_from(&span, &headers::strings(table));
         let incoming = Incoming {
-            envelope,
+            envelope: envelope.clone(),
             message,
             attempt,
             queue: self.queue.clone(),
@@ -221,50 +253,88 @@ impl<H: Handler> Runtime<H> {
                 Outcome::Retry(_) if attempt >= self.config.max_attempts => "exhausted",
                 Outcome::Retry(_) => "retried",
                 Outcome::Reject(_) => "rejected",
+                Outcome::Unavailable(_) => "unavailable",
             },
         );
         match outcome {
-            Outcome::Done => settle(delivery.acker.ack(BasicAckOptions::default()).await),
+            Outcome::Done => {
+                self.switch.reset();
+                settle(delivery.acker.ack(BasicAckOptions::default()).await);
+            }
             Outcome::Retry(reason) if attempt >= self.config.max_attempts => {
                 tracing::warn!(queue = %self.queue, attempt, %reason, "attempts exhausted: dead-lettering");
                 self.dead_letter(delivery, attempt, "retries-exhausted", &reason)
-                    .await
+                    .await;
             }
-            Outcome::Retry(reason) => self.retry_later(delivery, attempt, &reason).await,
+            Outcome::Retry(reason) => {
+                self.retry_later(delivery, &envelope, attempt, &reason)
+                    .await;
+            }
             Outcome::Reject(reason) => {
                 tracing::warn!(queue = %self.queue, %reason, "rejected: dead-lettering");
                 self.dead_letter(delivery, attempt, "rejected", &reason)
-                    .await
+                    .await;
             }
+            Outcome::Unavailable(reason) => self.put_back(delivery, &reason).await,
         }
     }
 
-    async fn retry_later(&self, delivery: Delivery, attempt: u32, reason: &str) {
+    async fn retry_later(
+        &self,
+        delivery: Delivery,
+        envelope: &RawEnvelope,
+        attempt: u32,
+        reason: &str,
+    ) {
+        let failed_at = std::time::Instant::now();
         let table = delivery.properties.headers().as_ref();
         let previous = headers::int(table, headers::RETRY_DELAY_MS)
             .and_then(|ms| u64::try_from(ms).ok())
             .map(Duration::from_millis);
         let delay = self.config.backoff.delay(attempt, previous);
-        let delay_ms = u64::try_from(delay.as_millis())
-            .unwrap_or(u64::MAX)
-            .min(delay::MAX_DELAY_MS);
-        let properties = with_headers(&delivery.properties, |t| {
-            headers::forget_deaths(t);
-            headers::set_int(t, headers::ATTEMPTS, i64::from(attempt) + 1);
-            headers::set_int(t, headers::RETRY_DELAY_MS, delay_ms as i64);
-            headers::set_string(t, headers::ERROR, reason);
+        let mut kept = headers::strings(table);
+        // RabbitMQ's own dead-lettering history is not ours to carry into a new publish.
+        kept.retain(|name, _| {
+            !name.starts_with("x-first-death-") && !name.starts_with("x-last-death-")
         });
-        tracing::debug!(queue = %self.queue, attempt, delay_ms, %reason, "retrying later");
-        let moved = self
-            .mover
-            .publish_raw(
-                &delay::entry_exchange(),
-                &delay::routing_key(delay_ms, &self.queue),
-                &delivery.data,
-                properties,
-            )
+        kept.insert(headers::ATTEMPTS.to_owned(), (attempt + 1).to_string());
+        kept.insert(
+            headers::RETRY_DELAY_MS.to_owned(),
+            delay.as_millis().to_string(),
+        );
+        kept.insert(headers::ERROR.to_owned(), reason.to_owned());
+        let message = Outgoing {
+            exchange: String::new(),
+            routing_key: String::new(),
+            message_id: envelope.id.to_string(),
+            kind: envelope.kind.clone(),
+            correlation_id: envelope.correlation_id.map(|id| id.to_string()),
+            body: delivery.data.clone(),
+            headers: kept,
+            mandatory: true,
+        }
+        .to_queue(&self.queue);
+        tracing::debug!(queue = %self.queue, attempt, ?delay, %reason, "retrying later");
+        let scheduled = self
+            .retries
+            .schedule(Retry {
+                queue: self.queue.clone(),
+                message,
+                attempt: attempt + 1,
+                delay,
+                failed_at,
+            })
             .await;
-        self.finish_move(delivery, moved).await;
+        match scheduled {
+            Ok(()) => {
+                self.switch.reset();
+                settle(delivery.acker.ack(BasicAckOptions::default()).await);
+            }
+            Err(error) => {
+                self.put_back(delivery, &format!("scheduling the retry: {error}"))
+                    .await;
+            }
+        }
     }
 
     async fn dead_letter(&self, delivery: Delivery, attempt: u32, kind: &str, reason: &str) {
@@ -276,35 +346,38 @@ impl<H: Handler> Runtime<H> {
         });
         // The default exchange routes to the queue named by the routing key.
         let moved = self
-            .mover
-            .publish_raw("", &self.queue, &delivery.data, properties)
+            .bus
+            .publisher()
+            .publish_raw("", &self.queue, &delivery.data, properties, true)
             .await;
-        self.finish_move(delivery, moved).await;
-    }
-
-    /// Acks the original once its successor is safely with the broker; otherwise puts it back.
-    async fn finish_move(&self, delivery: Delivery, moved: Result<(), crate::PublishError>) {
         match moved {
             Ok(()) => settle(delivery.acker.ack(BasicAckOptions::default()).await),
             Err(error) => {
-                tracing::warn!(queue = %self.queue, %error, "could not move the message on; requeueing");
-                // A short pause so a broker that refuses publishes is not spun against.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                settle(
-                    delivery
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..BasicNackOptions::default()
-                        })
-                        .await,
-                );
+                self.put_back(delivery, &format!("moving a dead letter: {error}"))
+                    .await;
             }
         }
     }
+
+    /// Returns the delivery to the queue untouched (its attempt count unchanged) and trips the
+    /// kill switch, so the consumer backs off instead of spinning on it.
+    async fn put_back(&self, delivery: Delivery, reason: &str) {
+        count(&self.queue, "put_back");
+        self.switch.trip(reason);
+        settle(
+            delivery
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await,
+        );
+    }
 }
 
-/// `summit_messages_total{queue, outcome}`: done, retried, exhausted, rejected, undecodable.
+/// `summit_messages_total{queue, outcome}`: done, retried, exhausted, rejected, undecodable,
+/// unavailable, put_back.
 fn count(queue: &str, outcome: &'static str) {
     metrics::counter!("summit_messages_total", "queue" => queue.to_owned(), "outcome" => outcome)
         .increment(1);

@@ -111,7 +111,7 @@ impl Bus {
             });
             // The default exchange routes to the queue named by the routing key.
             self.publisher()
-                .publish_raw("", queue, &message.delivery.data, properties)
+                .publish_raw("", queue, &message.delivery.data, properties, true)
                 .await?;
             channel
                 .basic_ack(message.delivery.delivery_tag, BasicAckOptions::default())

@@ -1,23 +1,34 @@
-//! Confirmed publishing: persistent delivery, `mandatory` (an unroutable message is an error,
-//! not silence), and publisher confirms awaited before a publish counts as done.
+//! Confirmed publishing: persistent delivery, publisher confirms awaited — with a timeout —
+//! before a publish counts as done.
 //!
-//! A publish in flight when the connection drops fails even though the connection recovers:
-//! the caller publishes again (the outbox relay does), and consumers' inboxes absorb duplicates.
+//! - Commands and moved deliveries are `mandatory`: an unroutable one is an error, not silence.
+//!   Events to a fanout exchange are not: an event nobody subscribes to yet (e.g. the first
+//!   `notifications.events`) is published to no one, which is what a publish/subscribe event
+//!   means, and must never stall an outbox.
+//! - A publish while the broker blocks this connection (memory or disk alarm) fails at once
+//!   with [`PublishError::Blocked`]; a confirm that does not come within the timeout fails with
+//!   [`PublishError::Timeout`]. Callers retry later; nothing waits forever.
+//! - A publish in flight when the connection drops fails even though the connection recovers:
+//!   the caller publishes again (the outbox relay does), and consumers' inboxes absorb
+//!   duplicates.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use contracts::{Destination, RawEnvelope};
 use futures_util::future::join_all;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel};
-use lapin::{Confirmation, PublisherConfirm};
+use lapin::{BasicProperties, Channel, Confirmation, ConnectionStatus, PublisherConfirm};
 
-/// Why a publish did not count as done. Each is worth retrying by the caller.
+use crate::BrokerError;
+
+/// Why a publish did not count as done. Each is worth retrying by the caller, except
+/// `Unroutable`, which only a topology change can fix.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error("broker: {0}")]
-    Amqp(#[from] lapin::Error),
+    Broker(#[from] BrokerError),
     #[error("the broker refused (nacked) the message")]
     Nacked,
     #[error("no queue is bound to exchange {exchange:?} with routing key {routing_key:?}")]
@@ -25,6 +36,24 @@ pub enum PublishError {
         exchange: String,
         routing_key: String,
     },
+    #[error("the broker blocks publishing on this connection (resource alarm)")]
+    Blocked,
+    #[error("no confirm from the broker within {0:?}")]
+    Timeout(Duration),
+}
+
+impl From<lapin::Error> for PublishError {
+    fn from(error: lapin::Error) -> Self {
+        Self::Broker(error.into())
+    }
+}
+
+impl PublishError {
+    /// True when the message itself cannot be delivered as addressed (as opposed to the broker
+    /// being away, blocked or slow): worth counting against the message, and setting aside.
+    pub fn is_message_fault(&self) -> bool {
+        matches!(self, Self::Unroutable { .. } | Self::Nacked)
+    }
 }
 
 /// A message ready for the wire.
@@ -38,8 +67,10 @@ pub struct Outgoing {
     pub kind: String,
     pub correlation_id: Option<String>,
     pub body: Vec<u8>,
-    /// String headers, e.g. W3C `traceparent` and `tracestate`.
+    /// String headers, e.g. W3C `traceparent` and `tracestate`, `x-attempts` on a retry.
     pub headers: BTreeMap<String, String>,
+    /// Whether a publish nobody receives is an error (commands, retries) or not (events).
+    pub mandatory: bool,
 }
 
 impl Outgoing {
@@ -55,10 +86,20 @@ impl Outgoing {
             correlation_id: envelope.correlation_id.map(|id| id.to_string()),
             body: envelope.to_vec(),
             headers,
+            mandatory: matches!(destination, Destination::Command { .. }),
         }
     }
 
-    fn properties(&self) -> BasicProperties {
+    /// The same message addressed straight to one queue (the default exchange routes by queue
+    /// name), as a retry or a replay is.
+    pub fn to_queue(mut self, queue: &str) -> Self {
+        self.exchange = String::new();
+        queue.clone_into(&mut self.routing_key);
+        self.mandatory = true;
+        self
+    }
+
+    pub(crate) fn properties(&self) -> BasicProperties {
         let mut table = FieldTable::default();
         for (key, value) in &self.headers {
             table.insert(
@@ -79,109 +120,129 @@ impl Outgoing {
     }
 }
 
-/// A channel in confirm mode. Cheap to clone; clones share the channel.
+/// A channel in confirm mode on the publishing connection. Cheap to clone; clones share it.
 #[derive(Clone)]
 pub struct Publisher {
     channel: Channel,
+    connection: ConnectionStatus,
+    confirm_timeout: Duration,
 }
 
 impl Publisher {
     /// Puts `channel` in confirm mode.
-    pub async fn new(channel: Channel) -> Result<Self, lapin::Error> {
+    pub(crate) async fn new(
+        channel: Channel,
+        connection: ConnectionStatus,
+        confirm_timeout: Duration,
+    ) -> Result<Self, lapin::Error> {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        Ok(Self { channel })
+        Ok(Self {
+            channel,
+            connection,
+            confirm_timeout,
+        })
     }
 
     /// Publishes one message and waits for the broker's confirm.
     pub async fn publish(&self, message: &Outgoing) -> Result<(), PublishError> {
-        let confirm = self
-            .send(
-                &message.exchange,
-                &message.routing_key,
-                &message.body,
-                message.properties(),
-            )
-            .await?;
-        settle(&message.exchange, &message.routing_key, confirm.await?)
-    }
-
-    /// Publishes many messages with their confirms in flight together; one result per message,
-    /// in order. This is what makes the outbox relay fast: one round trip per batch.
-    pub async fn publish_all(&self, messages: &[Outgoing]) -> Vec<Result<(), PublishError>> {
-        let mut pending = Vec::with_capacity(messages.len());
-        for message in messages {
-            pending.push(
-                self.send(
-                    &message.exchange,
-                    &message.routing_key,
-                    &message.body,
-                    message.properties(),
-                )
-                .await,
-            );
-        }
-        let confirms = pending.into_iter().map(|sent| async move {
-            match sent {
-                Ok(confirm) => confirm.await.map_err(PublishError::from),
-                Err(e) => Err(e),
-            }
-        });
-        join_all(confirms)
-            .await
-            .into_iter()
-            .zip(messages)
-            .map(|(confirmation, message)| {
-                settle(&message.exchange, &message.routing_key, confirmation?)
-            })
-            .collect()
-    }
-
-    /// Publishes `message` to `queue` after `delay`, through the delay ladder.
-    pub async fn publish_delayed(
-        &self,
-        message: &Outgoing,
-        queue: &str,
-        delay: std::time::Duration,
-    ) -> Result<(), PublishError> {
-        let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         self.publish_raw(
-            &crate::delay::entry_exchange(),
-            &crate::delay::routing_key(delay_ms, queue),
+            &message.exchange,
+            &message.routing_key,
             &message.body,
             message.properties(),
+            message.mandatory,
         )
         .await
     }
 
-    /// Publishes with explicit properties; the consumer runtime uses it to move a delivery on
-    /// (to the delay ladder or towards the dead-letter queue) keeping its properties.
+    /// Publishes many messages with their confirms in flight together; one result per message,
+    /// in order. This is what makes the outbox relay fast: one round trip per batch. The whole
+    /// batch shares one confirm timeout.
+    pub async fn publish_all(&self, messages: &[Outgoing]) -> Vec<Result<(), PublishError>> {
+        if self.connection.blocked() {
+            return messages
+                .iter()
+                .map(|_| Err(PublishError::Blocked))
+                .collect();
+        }
+        let batch = async {
+            let mut pending = Vec::with_capacity(messages.len());
+            for message in messages {
+                pending.push(
+                    self.send(
+                        &message.exchange,
+                        &message.routing_key,
+                        &message.body,
+                        message.properties(),
+                        message.mandatory,
+                    )
+                    .await,
+                );
+            }
+            let confirms = pending.into_iter().map(|sent| async move {
+                match sent {
+                    Ok(confirm) => confirm.await.map_err(PublishError::from),
+                    Err(e) => Err(e),
+                }
+            });
+            join_all(confirms).await
+        };
+        match tokio::time::timeout(self.confirm_timeout, batch).await {
+            Ok(confirmations) => confirmations
+                .into_iter()
+                .zip(messages)
+                .map(|(confirmation, message)| {
+                    settle(&message.exchange, &message.routing_key, confirmation?)
+                })
+                .collect(),
+            Err(_) => messages
+                .iter()
+                .map(|_| Err(PublishError::Timeout(self.confirm_timeout)))
+                .collect(),
+        }
+    }
+
+    /// Publishes with explicit properties; the consumer runtime and dead-letter replay use it to
+    /// move a delivery on keeping its properties.
     pub(crate) async fn publish_raw(
         &self,
         exchange: &str,
         routing_key: &str,
         body: &[u8],
         properties: BasicProperties,
+        mandatory: bool,
     ) -> Result<(), PublishError> {
-        let confirm = self
-            .send(
-                exchange,
-                routing_key,
-                body,
-                properties.with_delivery_mode(2),
-            )
-            .await?;
-        settle(exchange, routing_key, confirm.await?)
+        if self.connection.blocked() {
+            return Err(PublishError::Blocked);
+        }
+        let confirmed = async {
+            let confirm = self
+                .send(
+                    exchange,
+                    routing_key,
+                    body,
+                    properties.with_delivery_mode(2),
+                    mandatory,
+                )
+                .await?;
+            Ok::<_, PublishError>(confirm.await?)
+        };
+        match tokio::time::timeout(self.confirm_timeout, confirmed).await {
+            Ok(confirmation) => settle(exchange, routing_key, confirmation?),
+            Err(_) => Err(PublishError::Timeout(self.confirm_timeout)),
+        }
     }
 
-    /// Every publish of the bus: `mandatory`, so an unroutable message comes back as an error.
+    /// Every publish of the bus.
     async fn send(
         &self,
         exchange: &str,
         routing_key: &str,
         body: &[u8],
         properties: BasicProperties,
+        mandatory: bool,
     ) -> Result<PublisherConfirm, PublishError> {
         Ok(self
             .channel
@@ -189,7 +250,7 @@ impl Publisher {
                 exchange.into(),
                 routing_key.into(),
                 BasicPublishOptions {
-                    mandatory: true,
+                    mandatory,
                     ..BasicPublishOptions::default()
                 },
                 body,
@@ -198,8 +259,14 @@ impl Publisher {
             .await?)
     }
 
+    /// True while the channel is open and the broker is not blocking publishes.
     pub fn is_connected(&self) -> bool {
         self.channel.status().connected()
+    }
+
+    /// True while the broker blocks this connection's publishes (memory or disk alarm).
+    pub fn is_blocked(&self) -> bool {
+        self.connection.blocked()
     }
 }
 

@@ -1,21 +1,18 @@
-//! The broker topology of design.md.
+//! The broker topology of `docs/design.md`.
 //!
 //! Shared by everyone (declared idempotently by every service): one durable fanout exchange per
-//! publishing context (`<context>.events`), the `summit.commands` direct exchange, the
-//! `summit.dlx` direct exchange for dead letters, and the delay ladder of [`crate::delay`].
+//! publishing context (`<context>.events`), the `summit.commands` direct exchange and the
+//! `summit.dlx` direct exchange for dead letters. There is no broker-side delay: retries wait in
+//! the consuming service's database (see [`crate::retry`]) and return by the default exchange.
 //!
 //! Owned by a consumer: its work queues `<consumer>.<source>` — quorum, durable, dead-lettering
 //! at-least-once (which needs `x-overflow: reject-publish`) to `summit.dlx` with the queue's own
 //! name as routing key — each with a durable `<queue>.dlq` bound under that key.
 
 use contracts::exchanges;
-use lapin::options::{
-    ExchangeBindOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
-
-use crate::delay;
 
 /// A binding of a work queue to an exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +81,7 @@ impl Topology {
     }
 
     /// Declares the shared exchanges, the delay ladder and this service's queues.
-    pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
+    pub(crate) async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
         declare_shared(channel).await?;
         for queue in &self.queues {
             declare_work_queue(channel, queue).await?;
@@ -154,71 +151,6 @@ async fn declare_shared(channel: &Channel) -> Result<(), lapin::Error> {
             )
             .await?;
     }
-    declare_delay_ladder(channel).await
-}
-
-async fn declare_delay_ladder(channel: &Channel) -> Result<(), lapin::Error> {
-    channel
-        .exchange_declare(
-            delay::DELIVERY_EXCHANGE.into(),
-            ExchangeKind::Topic,
-            durable(),
-            FieldTable::default(),
-        )
-        .await?;
-    for level in 0..delay::LEVELS {
-        let name = delay::level_name(level);
-        let below = if level == 0 {
-            delay::DELIVERY_EXCHANGE.to_owned()
-        } else {
-            delay::level_name(level - 1)
-        };
-        channel
-            .exchange_declare(
-                name.as_str().into(),
-                ExchangeKind::Topic,
-                durable(),
-                FieldTable::default(),
-            )
-            .await?;
-        // Classic, not quorum: a quorum queue (3.10) expires messages only when the queue has
-        // other activity, so an idle delay level would hold its messages indefinitely; a classic
-        // queue expires its head on a timer.
-        let mut args = FieldTable::default();
-        args.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString("classic".into()),
-        );
-        args.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString(below.as_str().into()),
-        );
-        args.insert(
-            "x-message-ttl".into(),
-            AMQPValue::LongLongInt(1i64 << level),
-        );
-        channel
-            .queue_declare(name.as_str().into(), durable_queue(), args)
-            .await?;
-        channel
-            .queue_bind(
-                name.as_str().into(),
-                name.as_str().into(),
-                delay::level_pattern(level, '1').into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .exchange_bind(
-                below.as_str().into(),
-                name.as_str().into(),
-                delay::level_pattern(level, '0').into(),
-                ExchangeBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-    }
     Ok(())
 }
 
@@ -257,13 +189,5 @@ async fn declare_work_queue(channel: &Channel, queue: &QueueSpec) -> Result<(), 
             )
             .await?;
     }
-    channel
-        .queue_bind(
-            queue.name.as_str().into(),
-            delay::DELIVERY_EXCHANGE.into(),
-            delay::delivery_pattern(&queue.name).into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
+    Ok(())
 }

@@ -2,16 +2,23 @@
 //!
 //! - [`enqueue`]: write an event (or command) into the `outbox` table inside the caller's
 //!   transaction, so the state change and the message commit or vanish together.
-//! - [`Relay`]: publishes committed rows with confirms and marks them sent. Woken by
-//!   LISTEN/NOTIFY, polling as a fallback; rows are claimed `FOR UPDATE SKIP LOCKED` so several
-//!   replicas share the work without publishing a row twice at once. A relay that dies after
-//!   publishing but before marking publishes the row again: delivery is at-least-once.
+//! - [`Relay`]: publishes due rows with confirms and marks them sent. Woken by LISTEN/NOTIFY,
+//!   by the next row's due time, and by polling as a fallback; rows are leased (`SKIP LOCKED`,
+//!   no transaction held across the broker round trip) so several replicas share the work. A
+//!   relay that dies after publishing but before marking lets its lease expire and the row is
+//!   published again: delivery is at-least-once. Rows the broker keeps refusing are
+//!   [`parking`]-ed.
+//! - [`Retries`]: the consumer runtime's retry store — a retry is an outbox row with a due time.
+//! - [`classify`]: which database failures pause a consumer and which count as an attempt.
 //! - [`inbox::record`]: a consumer records `(message_id, handler)` in the same transaction as its
 //!   effect; a redelivered or re-published message finds its row and has no second effect.
 //! - [`migrator`]: the outbox and inbox tables, joined to a service's own migrations.
 
+pub mod classify;
 pub mod inbox;
+pub mod parking;
 pub mod relay;
+pub mod retries;
 
 use bus::Outgoing;
 use contracts::{Contract, Destination, Envelope, RawEnvelope};
@@ -19,6 +26,7 @@ use sqlx::PgConnection;
 use sqlx::migrate::Migrator;
 
 pub use relay::{Relay, RelayConfig, RelayError};
+pub use retries::{Retries, RetryError};
 
 /// The outbox's and inbox's own migrations.
 pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
@@ -46,8 +54,9 @@ pub async fn enqueue_raw(
     let message = Outgoing::envelope(envelope, destination);
     let headers = serde_json::to_value(&message.headers).unwrap_or_default();
     sqlx::query(
-        "INSERT INTO outbox (message_id, exchange, routing_key, kind, correlation_id, body, headers)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO outbox (message_id, exchange, routing_key, kind, correlation_id, body, headers,
+                             mandatory)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(envelope.id)
     .bind(&message.exchange)
@@ -56,6 +65,7 @@ pub async fn enqueue_raw(
     .bind(&message.correlation_id)
     .bind(&message.body)
     .bind(headers)
+    .bind(message.mandatory)
     .execute(conn)
     .await?;
     Ok(())

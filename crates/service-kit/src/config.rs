@@ -61,9 +61,9 @@ impl ServiceConfig {
     }
 
     pub fn bus(&self) -> bus::BusConfig {
-        bus::BusConfig {
-            url: self.amqp_url.clone(),
-            connection_name: format!("{}@{}", self.name, std::process::id()),
-        }
+        bus::BusConfig::new(
+            self.amqp_url.clone(),
+            format!("{}@{}", self.name, std::process::id()),
+        )
     }
 }

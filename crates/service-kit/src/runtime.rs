@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use bus::{Bus, ConsumerConfig, Handler, Topology};
-use outbox::{Relay, RelayConfig};
+use bus::{Bus, ConsumerConfig, Handler, RetryQueue, Topology};
+use outbox::{Relay, RelayConfig, Retries};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
@@ -32,25 +32,33 @@ pub enum ServiceError {
 }
 
 type ConsumeFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+type StartConsumer =
+    dyn Fn(Arc<Bus>, Arc<dyn RetryQueue>, CancellationToken) -> ConsumeFuture + Send + Sync;
 
 /// A queue this service consumes, with its handler; restarted with backoff if the broker
-/// connection cannot recover by itself.
+/// connection cannot recover by itself. Its retries wait in the service's own outbox.
 pub struct Consumer {
-    start: Box<dyn Fn(Arc<Bus>, CancellationToken) -> ConsumeFuture + Send + Sync>,
+    start: Box<StartConsumer>,
 }
 
 impl Consumer {
     pub fn new<H: Handler>(queue: &str, handler: Arc<H>, config: ConsumerConfig) -> Self {
         let queue = queue.to_owned();
         Self {
-            start: Box::new(move |bus, shutdown| {
+            start: Box::new(move |bus, retries, shutdown| {
                 let queue = queue.clone();
                 let handler = handler.clone();
                 Box::pin(async move {
                     let mut attempt = 0;
                     while !shutdown.is_cancelled() {
                         match bus
-                            .consume(&queue, handler.clone(), config, shutdown.clone())
+                            .consume(
+                                &queue,
+                                handler.clone(),
+                                retries.clone(),
+                                config,
+                                shutdown.clone(),
+                            )
                             .await
                         {
                             Ok(()) => attempt = 0,
@@ -162,8 +170,13 @@ impl Runtime {
                     RelayConfig::default(),
                 );
                 work.spawn(relay.run(shutdown.clone()));
+                let retries: Arc<dyn RetryQueue> = Arc::new(Retries::new(pool.clone()));
                 for consumer in consumers {
-                    work.spawn((consumer.start)(bus.clone(), shutdown.clone()));
+                    work.spawn((consumer.start)(
+                        bus.clone(),
+                        retries.clone(),
+                        shutdown.clone(),
+                    ));
                 }
                 for job in jobs {
                     work.spawn(job.run(pool.clone(), shutdown.clone()));

@@ -9,8 +9,9 @@
 //!   effect, through the outbox.
 //!
 //! The functions take the decoded command envelope and a pool, so tests call them directly;
-//! [`StockHandler`] adapts them to the bus: a database failure is retried, an unknown store or
-//! product is an answer (a rejection), never a dead letter.
+//! [`StockHandler`] adapts them to the bus: a database that is away pauses the consumer, another
+//! database failure is retried, an unknown store or product is an answer (a rejection), never a
+//! dead letter.
 
 use std::collections::BTreeMap;
 
@@ -396,8 +397,8 @@ impl Handler for StockHandler {
                 Outcome::Done
             }
             // Unknown stores and products are answers, not errors; what is left is the
-            // database being away or busy, which time cures.
-            Err(StockError::Database(error)) => Outcome::Retry(error.to_string()),
+            // database being away (pause, no attempt spent) or busy (retry), which time cures.
+            Err(StockError::Database(error)) => outbox::classify::outcome_of(&error),
         }
     }
 }

@@ -116,10 +116,7 @@ impl EventWatcher {
     pub async fn start(vhost: &testkit::Vhost, exchange: &str) -> anyhow::Result<Self> {
         let queue = format!("platform-test.{}", uuid::Uuid::new_v4().simple());
         let bus = bus::Bus::connect(
-            &bus::BusConfig {
-                url: vhost.url(),
-                connection_name: "platform-test".into(),
-            },
+            &bus::BusConfig::new(vhost.url(), "platform-test"),
             bus::Topology::new().queue(bus::QueueSpec::new(&queue).events_from(exchange)),
         )
         .await?;
@@ -136,25 +133,22 @@ impl EventWatcher {
         limit: Duration,
         pick: impl Fn(&contracts::RawEnvelope, contracts::Message) -> Option<T>,
     ) -> anyhow::Result<T> {
-        let channel = self.bus.channel().await?;
         let start = Instant::now();
         loop {
-            let got = channel
-                .basic_get(
-                    self.queue.as_str().into(),
-                    lapin::options::BasicGetOptions { no_ack: true },
-                )
-                .await?;
-            match got {
-                Some(message) => {
-                    let (envelope, decoded) =
-                        contracts::message::decode_body(&message.delivery.data)?;
-                    if let Some(found) = pick(&envelope, decoded) {
-                        return Ok(found);
-                    }
+            // One at a time: what follows the event sought stays queued for the next wait.
+            let taken = self.bus.take(&self.queue, 1).await?;
+            let empty = taken.is_empty();
+            for message in taken {
+                let (envelope, decoded) = contracts::message::decode_body(&message.body)?;
+                if let Some(found) = pick(&envelope, decoded) {
+                    return Ok(found);
                 }
-                None if start.elapsed() > limit => bail!("no such event within {limit:?}"),
-                None => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+            if empty {
+                if start.elapsed() > limit {
+                    bail!("no such event within {limit:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }

@@ -62,8 +62,14 @@ async fn shutdown_finishes_in_flight_messages_before_returning() -> anyhow::Resu
     let task = tokio::spawn({
         let handler = handler.clone();
         async move {
-            bus.consume(QUEUE, handler, ConsumerConfig::default(), token)
-                .await
+            bus.consume(
+                QUEUE,
+                handler,
+                std::sync::Arc::new(crate::harness::NoRetries),
+                ConsumerConfig::default(),
+                token,
+            )
+            .await
         }
     });
     for _ in 0..5 {
@@ -106,4 +112,20 @@ impl bus::Handler for Slow {
         self.finished.fetch_add(1, SeqCst);
         Outcome::Done
     }
+}
+
+/// An event is publish/subscribe: a fanout exchange nobody has subscribed to yet (as
+/// `notifications.events` is today) takes the event and drops it — not an error, so an outbox
+/// holding such events never stalls. Commands stay mandatory (the test above).
+#[tokio::test]
+async fn an_event_nobody_subscribes_to_is_published_to_no_one() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let unheard = Destination::Event {
+        exchange: contracts::exchanges::NOTIFICATIONS_EVENTS,
+    };
+    h.bus
+        .publisher()
+        .publish(&Outgoing::envelope(&event().into_raw(), unheard))
+        .await?;
+    Ok(())
 }

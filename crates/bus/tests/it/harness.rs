@@ -4,12 +4,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bus::{
-    Bus, BusConfig, ConsumerConfig, Handler, Incoming, Outcome, Outgoing, QueueSpec, Topology,
+    Bus, BusConfig, ConsumerConfig, Handler, Incoming, Outcome, Outgoing, Peeked, QueueSpec, Retry,
+    RetryQueue, ScheduleError, Topology,
 };
 use contracts::catalog::StockReleased;
 use contracts::{Contract, Envelope};
-use lapin::options::{BasicGetOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
 use testkit::Vhost;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -25,10 +24,7 @@ pub struct Harness {
 impl Harness {
     pub async fn start() -> anyhow::Result<Self> {
         let vhost = Vhost::create().await?;
-        let config = BusConfig {
-            url: vhost.url(),
-            connection_name: format!("bus-test-{}", vhost.name()),
-        };
+        let config = BusConfig::new(vhost.url(), format!("bus-test-{}", vhost.name()));
         let topology = Topology::new().queue(QueueSpec::new(QUEUE).events_from("catalog.events"));
         let bus = Arc::new(Bus::connect(&config, topology).await?);
         Ok(Self { _vhost: vhost, bus })
@@ -39,7 +35,10 @@ impl Harness {
         let shutdown = CancellationToken::new();
         let bus = self.bus.clone();
         let token = shutdown.clone();
-        let task = tokio::spawn(async move { bus.consume(QUEUE, handler, config, token).await });
+        let task = tokio::spawn(async move {
+            bus.consume(QUEUE, handler, Arc::new(NoRetries), config, token)
+                .await
+        });
         Consuming { shutdown, task }
     }
 
@@ -58,31 +57,27 @@ impl Harness {
     }
 
     /// Takes every message currently in `queue` (without a consumer).
-    pub async fn drain(&self, queue: &str) -> anyhow::Result<Vec<lapin::message::BasicGetMessage>> {
-        let channel = self.bus.channel().await?;
-        let mut out = Vec::new();
-        while let Some(message) = channel
-            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
-            .await?
-        {
-            out.push(message);
-        }
-        Ok(out)
+    pub async fn drain(&self, queue: &str) -> anyhow::Result<Vec<Peeked>> {
+        Ok(self.bus.take(queue, usize::MAX).await?)
     }
 
     pub async fn ready_count(&self, queue: &str) -> anyhow::Result<u32> {
-        let channel = self.bus.channel().await?;
-        let q = channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        Ok(q.message_count())
+        Ok(self.bus.depth(queue).await?)
+    }
+}
+
+/// The bus's own tests exercise no retries (those live with the retry store, in the outbox
+/// crate's tests): a retry here is a failure to schedule, which puts the message back and
+/// pauses the consumer — a test that retried by mistake would stall and fail.
+pub struct NoRetries;
+
+impl RetryQueue for NoRetries {
+    fn schedule(
+        &self,
+        _: Retry,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ScheduleError>> + Send + '_>>
+    {
+        Box::pin(async { Err("the bus tests schedule no retries".into()) })
     }
 }
 
@@ -114,7 +109,6 @@ impl Consuming {
 pub struct Call {
     pub message_id: Uuid,
     pub attempt: u32,
-    pub at: Instant,
 }
 
 /// A handler that answers `script(call number for this message)` and records every call.
@@ -168,7 +162,6 @@ impl<F: Fn(u32) -> Outcome + Send + Sync + 'static> Handler for Recorder<F> {
         self.calls.lock().unwrap().push(Call {
             message_id: incoming.envelope.id,
             attempt: incoming.attempt,
-            at: Instant::now(),
         });
         outcome
     }

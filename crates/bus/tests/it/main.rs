@@ -3,6 +3,5 @@
 mod dead_letters;
 mod delivery;
 mod harness;
-mod retries;
 mod tap;
 mod tracing_context;

@@ -1,13 +1,17 @@
-use std::sync::Arc;
+//! A test's own database (from `#[sqlx::test]`), vhost, bus, relay and recording handlers.
+
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bus::{Bus, BusConfig, Handler, Incoming, Outcome, QueueSpec, Topology};
+use bus::{
+    Bus, BusConfig, ConsumerConfig, Handler, Incoming, Outcome, QueueSpec, RetryQueue, Topology,
+};
 use contracts::Envelope;
 use contracts::catalog::StockReleased;
-use lapin::options::BasicGetOptions;
-use outbox::{Relay, RelayConfig};
+use outbox::{Relay, RelayConfig, Retries};
 use sqlx::PgPool;
 use testkit::Vhost;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const QUEUE: &str = "test.catalog-events";
@@ -18,32 +22,65 @@ pub struct Harness {
     pub pool: PgPool,
 }
 
+/// A relay tuned for tests: quick to notice a due row even without NOTIFY.
+pub fn fast_relay() -> RelayConfig {
+    RelayConfig {
+        poll_interval: Duration::from_millis(200),
+        failure_pause: Duration::from_millis(100),
+        ..RelayConfig::default()
+    }
+}
+
 impl Harness {
     pub async fn start(pool: PgPool) -> anyhow::Result<Self> {
+        let vhost = Vhost::create().await?;
+        Self::start_on(pool, vhost, &|vhost| vhost.url()).await
+    }
+
+    /// A harness whose bus reaches `vhost` at the URL `url` gives (e.g. a broker of the test's own).
+    pub async fn start_on(
+        pool: PgPool,
+        vhost: Vhost,
+        url: &dyn Fn(&Vhost) -> String,
+    ) -> anyhow::Result<Self> {
         outbox::MIGRATIONS.run(&pool).await?;
         sqlx::query(
             "CREATE TABLE effects (message_id uuid NOT NULL, at timestamptz DEFAULT now())",
         )
         .execute(&pool)
         .await?;
-        let vhost = Vhost::create().await?;
-        let bus = Arc::new(Bus::connect(&bus_config(&vhost), topology()).await?);
+        let config = BusConfig::new(url(&vhost), format!("outbox-test-{}", vhost.name()));
+        let bus = Arc::new(Bus::connect(&config, topology()).await?);
         Ok(Self { vhost, bus, pool })
+    }
+
+    /// The retry store in this test's database.
+    pub fn retries(&self) -> Arc<dyn RetryQueue> {
+        Arc::new(Retries::new(self.pool.clone()))
+    }
+
+    /// Consumes the test queue with `handler`, retries kept in the test's database.
+    pub fn consume<H: Handler>(
+        &self,
+        handler: Arc<H>,
+        config: ConsumerConfig,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<Result<(), bus::BusError>> {
+        let bus = self.bus.clone();
+        let retries = self.retries();
+        tokio::spawn(async move { bus.consume(QUEUE, handler, retries, config, shutdown).await })
     }
 
     /// Consumes the test queue with [`RecordEffect`] until `shutdown`.
     pub fn consume_with_inbox(
         &self,
-        shutdown: tokio_util::sync::CancellationToken,
+        shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<Result<(), bus::BusError>> {
         let handler = Arc::new(RecordEffect {
             pool: self.pool.clone(),
+            deliveries: Mutex::new(Vec::new()),
         });
-        let bus = self.bus.clone();
-        tokio::spawn(async move {
-            bus.consume(QUEUE, handler, bus::ConsumerConfig::default(), shutdown)
-                .await
-        })
+        self.consume(handler, ConsumerConfig::default(), shutdown)
     }
 
     pub fn relay(&self) -> Relay {
@@ -52,6 +89,12 @@ impl Harness {
             self.bus.publisher().clone(),
             RelayConfig::default(),
         )
+    }
+
+    /// Runs a relay with `config` until `shutdown`.
+    pub fn run_relay(&self, config: RelayConfig, shutdown: CancellationToken) {
+        let relay = Relay::new(self.pool.clone(), self.bus.publisher().clone(), config);
+        tokio::spawn(relay.run(shutdown));
     }
 
     /// Writes `count` events to the outbox in one committed transaction; returns their ids.
@@ -67,18 +110,33 @@ impl Harness {
         Ok(ids)
     }
 
+    /// Publishes a fresh event straight to the broker; returns its envelope id.
+    pub async fn publish_event(&self) -> anyhow::Result<Uuid> {
+        use contracts::Contract;
+        let envelope = event();
+        let id = envelope.id;
+        self.bus
+            .publisher()
+            .publish(&bus::Outgoing::envelope(
+                &envelope.into_raw(),
+                StockReleased::DESTINATION,
+            ))
+            .await?;
+        Ok(id)
+    }
+
     /// Message ids currently in the test queue (taken off it).
     pub async fn drain(&self) -> anyhow::Result<Vec<Uuid>> {
-        let channel = self.bus.channel().await?;
         let mut ids = Vec::new();
-        while let Some(message) = channel
-            .basic_get(QUEUE.into(), BasicGetOptions { no_ack: true })
-            .await?
-        {
-            let envelope: contracts::RawEnvelope = serde_json::from_slice(&message.delivery.data)?;
+        for message in self.bus.take(QUEUE, usize::MAX).await? {
+            let envelope: contracts::RawEnvelope = serde_json::from_slice(&message.body)?;
             ids.push(envelope.id);
         }
         Ok(ids)
+    }
+
+    pub async fn depth(&self, queue: &str) -> anyhow::Result<u32> {
+        Ok(self.bus.depth(queue).await?)
     }
 
     pub async fn effects(&self) -> anyhow::Result<Vec<Uuid>> {
@@ -99,27 +157,30 @@ impl Harness {
 
     /// Waits until the effects table holds `count` rows.
     pub async fn wait_for_effects(&self, count: usize, limit: Duration) -> anyhow::Result<()> {
-        let start = Instant::now();
-        loop {
+        wait_for(limit, || async {
             let n: i64 = sqlx::query_scalar("SELECT count(*) FROM effects")
                 .fetch_one(&self.pool)
                 .await?;
-            if n as usize >= count {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                start.elapsed() < limit,
-                "only {n} of {count} effects within {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            Ok(n as usize >= count)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{count} effects: {e}"))
     }
 }
 
-pub fn bus_config(vhost: &Vhost) -> BusConfig {
-    BusConfig {
-        url: vhost.url(),
-        connection_name: format!("outbox-test-{}", vhost.name()),
+/// Polls `done` every 50 ms until it holds, or fails after `limit`.
+pub async fn wait_for<F, Fut>(limit: Duration, done: F) -> anyhow::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let start = Instant::now();
+    loop {
+        if done().await.unwrap_or(false) {
+            return Ok(());
+        }
+        anyhow::ensure!(start.elapsed() < limit, "not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -137,12 +198,25 @@ pub fn event() -> Envelope<StockReleased> {
     )
 }
 
-/// A handler whose effect is a row in `effects`, made idempotent by the inbox.
+/// A handler whose effect is a row in `effects`, made idempotent by the inbox; it also counts
+/// every delivery it sees, duplicates included.
 pub struct RecordEffect {
     pub pool: PgPool,
+    pub deliveries: Mutex<Vec<Uuid>>,
 }
 
 impl RecordEffect {
+    pub fn new(pool: PgPool) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            deliveries: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn deliveries(&self) -> usize {
+        self.deliveries.lock().unwrap().len()
+    }
+
     async fn apply(&self, incoming: &Incoming) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         if outbox::inbox::record(&mut tx, incoming.envelope.id, "test.record-effect").await? {
@@ -157,9 +231,75 @@ impl RecordEffect {
 
 impl Handler for RecordEffect {
     async fn handle(&self, incoming: Incoming) -> Outcome {
+        self.deliveries.lock().unwrap().push(incoming.envelope.id);
         match self.apply(&incoming).await {
             Ok(()) => Outcome::Done,
-            Err(error) => Outcome::Retry(error.to_string()),
+            Err(error) => outbox::classify::outcome_of(&error),
         }
+    }
+}
+
+/// One handler call: which message, which attempt, when.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub message_id: Uuid,
+    pub attempt: u32,
+    pub at: Instant,
+}
+
+/// A handler that answers `script(attempt)` and records every call.
+pub struct Recorder<F> {
+    pub calls: Mutex<Vec<Call>>,
+    script: F,
+}
+
+impl<F: Fn(u32) -> Outcome + Send + Sync + 'static> Recorder<F> {
+    pub fn new(script: F) -> Arc<Self> {
+        Arc::new(Self {
+            calls: Mutex::new(Vec::new()),
+            script,
+        })
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn calls_for(&self, id: Uuid) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.message_id == id)
+            .collect()
+    }
+
+    /// Waits until `done(calls)` holds, or fails after `limit`.
+    pub async fn wait_until(
+        &self,
+        limit: Duration,
+        done: impl Fn(&[Call]) -> bool,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if done(&self.calls()) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        anyhow::bail!(
+            "condition not met within {limit:?}; calls: {:?}",
+            self.calls().len()
+        )
+    }
+}
+
+impl<F: Fn(u32) -> Outcome + Send + Sync + 'static> Handler for Recorder<F> {
+    async fn handle(&self, incoming: Incoming) -> Outcome {
+        let outcome = (self.script)(incoming.attempt);
+        self.calls.lock().unwrap().push(Call {
+            message_id: incoming.envelope.id,
+            attempt: incoming.attempt,
+            at: Instant::now(),
+        });
+        outcome
     }
 }

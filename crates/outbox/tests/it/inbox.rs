@@ -1,13 +1,15 @@
 use std::time::Duration;
 
-use bus::Outgoing;
+use bus::{ConsumerConfig, Outgoing};
 use contracts::Contract;
 use contracts::catalog::StockReleased;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::harness::{Harness, QUEUE, event};
+use crate::harness::{Harness, RecordEffect, event, wait_for};
 
+/// Two deliveries of one message reach the handler (counted as they arrive, nothing drained
+/// behind the consumer's back), and the inbox lets exactly one have an effect.
 #[sqlx::test(migrations = false)]
 async fn the_same_message_delivered_twice_has_one_effect(pool: PgPool) -> anyhow::Result<()> {
     let h = Harness::start(pool).await?;
@@ -16,28 +18,18 @@ async fn the_same_message_delivered_twice_has_one_effect(pool: PgPool) -> anyhow
     let message = Outgoing::envelope(&envelope.into_raw(), StockReleased::DESTINATION);
     h.bus.publisher().publish(&message).await?;
     h.bus.publisher().publish(&message).await?;
-    let other = h.commit_events(0).await?;
-    assert!(other.is_empty());
 
     let shutdown = CancellationToken::new();
-    let consuming = h.consume_with_inbox(shutdown.clone());
-    // Both deliveries are consumed (the queue empties) ...
-    let start = std::time::Instant::now();
-    loop {
-        let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
-            .fetch_one(&h.pool)
-            .await?;
-        if inbox == 1 && h.drain().await?.is_empty() {
-            break;
-        }
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(10), "not consumed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let handler = RecordEffect::new(h.pool.clone());
+    let consuming = h.consume(handler.clone(), ConsumerConfig::default(), shutdown.clone());
+    wait_for(Duration::from_secs(10), || async {
+        Ok(handler.deliveries() == 2)
+    })
+    .await?;
     shutdown.cancel();
     consuming.await??;
-    // ... and the effect happened once.
-    assert_eq!(h.effects().await?, vec![id]);
+    assert_eq!(handler.deliveries(), 2, "the handler saw both deliveries");
+    assert_eq!(h.effects().await?, vec![id], "and applied one");
     Ok(())
 }
 
@@ -48,7 +40,7 @@ async fn a_relay_that_dies_before_marking_republishes_and_the_inbox_absorbs_it(
     let h = Harness::start(pool).await?;
     let ids = h.commit_events(5).await?;
 
-    // Publish, then "die" before marking: the claim's transaction ends without marking.
+    // Publish, then "die" before marking: the lease is given up without marking.
     let claimed = h.relay().claim_and_publish().await?;
     assert_eq!(claimed.len(), 5);
     claimed.abandon().await?;
@@ -58,31 +50,12 @@ async fn a_relay_that_dies_before_marking_republishes_and_the_inbox_absorbs_it(
     assert_eq!(h.unpublished().await?, 0);
 
     let shutdown = CancellationToken::new();
-    let consuming = h.consume_with_inbox(shutdown.clone());
-    h.wait_for_effects(5, Duration::from_secs(10)).await?;
-    // Give the five duplicates time to arrive and be absorbed.
-    let start = std::time::Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        let inbox_hits: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
-            .fetch_one(&h.pool)
-            .await?;
-        let channel = h.bus.channel().await?;
-        let q = channel
-            .queue_declare(
-                QUEUE.into(),
-                lapin::options::QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                lapin::types::FieldTable::default(),
-            )
-            .await?;
-        if inbox_hits == 5 && q.message_count() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let handler = RecordEffect::new(h.pool.clone());
+    let consuming = h.consume(handler.clone(), ConsumerConfig::default(), shutdown.clone());
+    wait_for(Duration::from_secs(10), || async {
+        Ok(handler.deliveries() == 10)
+    })
+    .await?;
     shutdown.cancel();
     consuming.await??;
     let mut expected = ids.clone();

@@ -5,3 +5,4 @@ mod harness;
 mod inbox;
 mod recovery;
 mod relay;
+mod retries;

@@ -21,8 +21,7 @@ async fn a_forced_connection_close_loses_and_duplicates_nothing(
         h.bus.publisher().clone(),
         RelayConfig {
             batch_size: 50,
-            poll_interval: Duration::from_millis(200),
-            failure_pause: Duration::from_millis(100),
+            ..crate::harness::fast_relay()
         },
     );
     let relaying = tokio::spawn(relay.run(shutdown.clone()));

@@ -82,7 +82,17 @@ async fn the_running_relay_is_woken_by_a_commit(pool: PgPool) -> anyhow::Result<
         },
     );
     let running = tokio::spawn(relay.run(shutdown.clone()));
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Commit only once the relay listens, so the commit's NOTIFY is what wakes it.
+    crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        )
+        .fetch_one(&h.pool)
+        .await?;
+        Ok(listening > 0)
+    })
+    .await?;
     let ids = h.commit_events(2).await?;
     let start = std::time::Instant::now();
     let mut seen = Vec::new();
@@ -93,5 +103,70 @@ async fn the_running_relay_is_woken_by_a_commit(pool: PgPool) -> anyhow::Result<
     shutdown.cancel();
     running.await?;
     assert_eq!(seen, ids);
+    Ok(())
+}
+
+/// 200 commands nobody can receive sit in front of five good events: the relay backs the
+/// refused rows off, publishes the events behind them, and after `park_after` refusals sets the
+/// bad rows aside (kept, listed for operators) instead of claiming them first forever.
+#[sqlx::test(migrations = false)]
+async fn unroutable_rows_are_set_aside_and_never_stall_the_rows_behind_them(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let h = Harness::start(pool).await?;
+    let nowhere = contracts::Destination::Command {
+        routing_key: "nobody.listens-here",
+    };
+    let mut tx = h.pool.begin().await?;
+    for _ in 0..200 {
+        outbox::enqueue_raw(&mut tx, &event().into_raw(), nowhere).await?;
+    }
+    tx.commit().await?;
+    let good = h.commit_events(5).await?;
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    h.run_relay(
+        outbox::RelayConfig {
+            batch_size: 50,
+            park_after: 3,
+            refusal_backoff: resilience::Backoff {
+                base: std::time::Duration::from_millis(50),
+                cap: std::time::Duration::from_millis(100),
+                jitter: resilience::Jitter::None,
+            },
+            ..crate::harness::fast_relay()
+        },
+        shutdown.clone(),
+    );
+    crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        Ok(h.unpublished().await? == 200)
+    })
+    .await?;
+    assert_eq!(
+        h.drain().await?,
+        good,
+        "the events behind the bad rows went out"
+    );
+
+    crate::harness::wait_for(std::time::Duration::from_secs(20), || async {
+        Ok(outbox::parking::list(&h.pool).await?.len() == 200)
+    })
+    .await?;
+    shutdown.cancel();
+    let parked = outbox::parking::list(&h.pool).await?;
+    assert!(
+        parked.iter().all(|p| p.tries == 3),
+        "parked after 3 refusals"
+    );
+    assert!(
+        parked[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("nobody.listens-here")),
+        "{:?}",
+        parked[0].last_error
+    );
+    assert!(outbox::parking::release(&h.pool, parked[0].id).await?);
+    assert_eq!(outbox::parking::list(&h.pool).await?.len(), 199);
     Ok(())
 }
