@@ -5,13 +5,15 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # The superuser role deploy/local/servers.sh creates; tests create a database each from it.
-export DATABASE_URL ?= postgres://summit:summit@127.0.0.1:5432/postgres
+# Test-only: `make run` gives each service its own database and role (deploy/local/run.sh).
+TEST_DATABASE_URL ?= postgres://summit:summit@127.0.0.1:5432/postgres
 
 .PHONY: run test servers databases build fmt lint ci bench bench-bus bench-herd bench-search
 
 run: servers databases build
 	@bash deploy/local/run.sh
 
+test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 test: servers
 	@# Service binaries first: the platform tests start them as processes.
 	$(CARGO) build --workspace --bins
@@ -41,11 +43,13 @@ ci: lint test
 
 bench: bench-bus bench-herd bench-search
 
+bench-bus: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 bench-bus: servers
 	$(CARGO) bench -p bus --bench bus
 
 bench-herd:
 	$(CARGO) bench -p resilience --bench herd
 
+bench-search: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 bench-search: servers
 	$(CARGO) bench -p catalog --bench search
