@@ -105,11 +105,14 @@ impl Service {
         Ok((status, body))
     }
 
-    /// Waits until `/health/ready` answers 200.
+    /// Waits until `/health/ready` answers 200 with every dependency up (`ready`, not
+    /// `degraded`).
     pub async fn wait_ready(&self, limit: Duration) -> anyhow::Result<()> {
         let start = Instant::now();
         loop {
-            if let Ok((200, _)) = self.get("/health/ready").await {
+            if let Ok((200, body)) = self.get("/health/ready").await
+                && body["status"] == "ready"
+            {
                 return Ok(());
             }
             if start.elapsed() > limit {
