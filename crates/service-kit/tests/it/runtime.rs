@@ -60,6 +60,19 @@ async fn a_service_comes_up_ready_and_stops_on_its_token(pool: PgPool) -> anyhow
         reqwest::get(format!("{url}/hello")).await?.text().await?,
         "hello"
     );
+
+    // A request running past REQUEST_TIMEOUT_MS (300 ms here) is answered as a 503 problem,
+    // and still carries the request id the client sent.
+    let slow = reqwest::Client::new()
+        .get(format!("{url}/slow"))
+        .header("x-request-id", "kit-test-slow-1")
+        .send()
+        .await?;
+    assert_eq!(slow.status().as_u16(), 503);
+    assert_eq!(slow.headers()["content-type"], "application/problem+json");
+    assert_eq!(slow.headers()["x-request-id"], "kit-test-slow-1");
+    let problem: serde_json::Value = slow.json().await?;
+    assert_eq!(problem["type"], "timeout", "{problem}");
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
     )
