@@ -22,8 +22,8 @@ fn config(pool: &PgPool, amqp_url: String) -> anyhow::Result<ServiceConfig> {
     Ok(ServiceConfig {
         name: "kit-test".into(),
         addr: "127.0.0.1:0".parse()?,
-        database_url: format!("{server}/{database}"),
-        amqp_url,
+        database_url: format!("{server}/{database}").into(),
+        amqp_url: amqp_url.into(),
         db_max_connections: 2,
         request_timeout: Duration::from_millis(300),
     })
