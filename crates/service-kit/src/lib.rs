@@ -25,6 +25,6 @@ pub mod runtime;
 
 pub use config::ServiceConfig;
 pub use health::{Check, Impact};
-pub use jobs::Job;
+pub use jobs::{Job, JobError};
 pub use problem::{Problem, ProblemJson};
 pub use runtime::{Consumer, Runtime, ServiceError};
