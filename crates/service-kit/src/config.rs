@@ -31,7 +31,7 @@ pub struct ConfigError {
 pub struct ServiceConfig {
     /// The service's name: its database, its role, its broker connection's name.
     pub name: String,
-    /// `BIND` (default 127.0.0.1) and `PORT` (default from design.md; 0 picks a free port).
+    /// `BIND` (default 127.0.0.1) and `PORT` (default from docs/design.md; 0 picks a free port).
     pub addr: SocketAddr,
     /// `DATABASE_URL`; default: the service's own database and role on the local server.
     pub database_url: SecretString,

@@ -6,7 +6,7 @@ use serde_json::json;
 use testkit::Vhost;
 use tokio::net::{TcpListener, TcpStream};
 
-/// design.md's fallback for "RabbitMQ down": HTTP writes still commit (outbox), and the events
+/// docs/design.md's fallback for "RabbitMQ down": HTTP writes still commit (outbox), and the events
 /// flow when the broker returns. The broker is "down" behind a port nobody listens on yet; it
 /// "returns" when the test starts forwarding that port to the real broker.
 #[tokio::test]

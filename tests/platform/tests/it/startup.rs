@@ -3,7 +3,7 @@ use std::time::Duration;
 use platform_tests::{SERVICES, Service};
 use testkit::Vhost;
 
-/// The queues design.md gives each consumer, each with its dead-letter queue.
+/// The queues docs/design.md gives each consumer, each with its dead-letter queue.
 const QUEUES: [&str; 8] = [
     "catalog.commands",
     "checkout.catalog-events",
