@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Starts every service on its design.md port against the local servers, waits until each is
-# ready, prints where each listens, and stops them (and nothing else) on Ctrl-C.
+# Starts every service on its port (docs/design.md) against the local servers, each with its
+# own database and role (the environment deploy/local/service-env.sh prints — and nothing
+# inherited: `make test`'s superuser DATABASE_URL must not reach a service), waits until each
+# is ready, prints where each listens, and stops them (and nothing else) on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -12,9 +14,13 @@ if ! flock -n 9; then
   exit 1
 fi
 
-services=(catalog:8081 checkout:8082 payments:8083 notifications:8084)
-for entry in "${services[@]}"; do
-  port=${entry#*:}
+services=(catalog checkout payments notifications)
+# A service's environment, one NAME=value a line; and its port.
+service_env() { bash deploy/local/service-env.sh "$1"; }
+port_of() { service_env "$1" | sed -n 's/^PORT=//p'; }
+
+for name in "${services[@]}"; do
+  port=$(port_of "$name")
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is taken by another process; free it and run again" >&2
     exit 1
@@ -30,18 +36,21 @@ stop() {
   wait "${pids[@]}" 2>/dev/null || true
   echo "stopped."
 }
-trap stop INT TERM EXIT
+# On Ctrl-C or TERM: stop the services and leave at once (a bare handler would return into
+# the readiness loop below and carry on waiting).
+trap 'stop; exit 130' INT
+trap 'stop; exit 143' TERM
+trap stop EXIT
 
-for entry in "${services[@]}"; do
-  name=${entry%%:*}
-  port=${entry#*:}
-  PORT=$port ./target/debug/"$name" >"$state/$name.log" 2>&1 &
+for name in "${services[@]}"; do
+  env_lines=$(service_env "$name")
+  mapfile -t env_vars <<<"$env_lines"
+  env -u DATABASE_URL "${env_vars[@]}" ./target/debug/"$name" >"$state/$name.log" 2>&1 &
   pids+=($!)
 done
 
-for entry in "${services[@]}"; do
-  name=${entry%%:*}
-  port=${entry#*:}
+for name in "${services[@]}"; do
+  port=$(port_of "$name")
   for _ in $(seq 120); do
     if curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; then break; fi
     sleep 0.5

@@ -1,4 +1,4 @@
-//! The envelope of design.md: the same `id` also travels as the AMQP `message_id` and `type`
+//! The envelope of docs/design.md: the same `id` also travels as the AMQP `message_id` and `type`
 //! as the AMQP `type`, so the broker's tools can show them without parsing the body.
 
 use chrono::{DateTime, Utc};

@@ -43,7 +43,7 @@ pub mod payments;
 pub use envelope::{Envelope, RawEnvelope};
 pub use message::{Contract, DecodeError, Destination, Message};
 
-/// Exchange names of design.md: one fanout exchange per publishing context.
+/// Exchange names of docs/design.md: one fanout exchange per publishing context.
 pub mod exchanges {
     pub const CATALOG_EVENTS: &str = "catalog.events";
     pub const CHECKOUT_EVENTS: &str = "checkout.events";

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
@@ -15,7 +16,7 @@ pub fn lazy_pool(config: &ServiceConfig) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(config.db_max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy(&config.database_url)
+        .connect_lazy(config.database_url.expose_secret())
 }
 
 /// Runs the migrations, retrying with jittered backoff until the database answers; `false`

@@ -2,8 +2,9 @@
 //!
 //! - [`config`]: typed settings from the environment with defaults that work locally.
 //! - [`database`]: a lazy pool (a service starts without its database) and migrations with retry.
-//! - [`health`]: `/health/live` (the process answers) and `/health/ready` (database and broker
-//!   reachable, migrations done).
+//! - [`health`]: `/health/live` (the process answers) and `/health/ready` (migrations done and
+//!   the database answering; named dependency checks, `required` or `degrading`, where a
+//!   missing broker, Redis or peer makes the service `degraded`, still ready).
 //! - [`problem`]: `application/problem+json` errors, and a JSON extractor whose rejections are
 //!   problems too.
 //! - [`http`]: the layers every service's HTTP edge wears: request ids, tracing, a timeout.
@@ -23,6 +24,7 @@ pub mod problem;
 pub mod runtime;
 
 pub use config::ServiceConfig;
-pub use jobs::Job;
+pub use health::{Check, Impact};
+pub use jobs::{Job, JobError};
 pub use problem::{Problem, ProblemJson};
 pub use runtime::{Consumer, Runtime, ServiceError};

@@ -116,9 +116,9 @@ impl Problem {
         .detail(detail)
     }
 
-    /// A 500 whose cause is logged, never shown.
+    /// A 500 whose cause — the whole chain of `source()`s — is logged, never shown.
     pub fn internal(error: &dyn std::error::Error) -> Self {
-        tracing::error!(error = %error, "internal error");
+        tracing::error!(error = %cause_chain(error), "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -196,6 +196,22 @@ impl From<JsonRejection> for Problem {
     }
 }
 
+/// `error` and every `source()` under it, outermost first: `a: b: c`. A wrapper that already
+/// prints its source (`#[error("db: {0}")]`) is not repeated.
+pub fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut current = error.source();
+    while let Some(cause) = current {
+        let text = cause.to_string();
+        if !chain.ends_with(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        current = cause.source();
+    }
+    chain
+}
+
 /// The field a serde message is about: `unknown field `x``, `missing field `x``, or `x: …`.
 fn field_of(message: &str) -> String {
     for marker in ["unknown field `", "missing field `"] {
@@ -229,7 +245,38 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::field_of;
+    use super::{cause_chain, field_of};
+
+    #[derive(Debug, thiserror::Error)]
+    enum Layered {
+        #[error("storing the order")]
+        Store(#[source] Box<Layered>),
+        #[error("database")]
+        Database(#[source] std::io::Error),
+        #[error("pool: {0}")]
+        Pool(#[source] std::io::Error),
+    }
+
+    #[test]
+    fn the_cause_chain_names_every_source_outermost_first() {
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset");
+        let error = Layered::Store(Box::new(Layered::Database(io())));
+        assert_eq!(
+            cause_chain(&error),
+            "storing the order: database: connection reset"
+        );
+        assert_eq!(
+            cause_chain(&io()),
+            "connection reset",
+            "no source, no colon"
+        );
+        // A wrapper that already prints its source does not say it twice.
+        let error = Layered::Store(Box::new(Layered::Pool(io())));
+        assert_eq!(
+            cause_chain(&error),
+            "storing the order: pool: connection reset"
+        );
+    }
 
     #[test]
     fn names_the_field_of_serde_messages() {

@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{ConfigError, ServiceConfig};
 use crate::database;
-use crate::health::Health;
+use crate::health::{Check, Health};
 use crate::jobs::Job;
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,9 @@ pub struct Runtime {
     pub shutdown: CancellationToken,
     /// Periodic jobs: housekeeping by default, plus the service's own ([`Runtime::job`]).
     jobs: Vec<Job>,
+    /// Dependency checks of the service's own for `/health/ready`, beside the database and
+    /// broker ones ([`Runtime::check`]).
+    checks: Vec<Check>,
 }
 
 impl Runtime {
@@ -102,12 +105,21 @@ impl Runtime {
             pool,
             shutdown: shutdown_on_signal(),
             jobs: crate::jobs::housekeeping(),
+            checks: Vec::new(),
         })
     }
 
     /// Adds a periodic job of the service's own.
     pub fn job(mut self, job: Job) -> Self {
         self.jobs.push(job);
+        self
+    }
+
+    /// Adds a dependency check to `/health/ready` (Redis, a breaker to a peer, …): a
+    /// [`Check::required`] one failing makes the service not ready, a [`Check::degrading`] one
+    /// only `degraded`.
+    pub fn check(mut self, check: Check) -> Self {
+        self.checks.push(check);
         self
     }
 
@@ -140,8 +152,11 @@ impl Runtime {
             pool,
             shutdown,
             jobs,
+            checks,
         } = self;
-        let health = Health::new(pool.clone());
+        let health = checks
+            .into_iter()
+            .fold(Health::new(pool.clone()), Health::with_check);
         let app = crate::http::edge(
             router
                 .merge(health.router())

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 /// Where the broker and its management API are (`AMQP_HOST`, `RABBITMQ_MANAGEMENT`), with the
-/// local defaults of design.md.
+/// local defaults of docs/design.md.
 fn amqp_authority() -> String {
     std::env::var("TEST_AMQP_AUTHORITY").unwrap_or_else(|_| "guest:guest@127.0.0.1:5672".into())
 }

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on HTTP writes (design.md: "a repeat returns the first result").
+//! `Idempotency-Key` on HTTP writes (docs/design.md: "a repeat returns the first result").
 //!
 //! A write that carries a key claims `(scope, SHA-256 of the key)` in `idempotency_keys` at the
 //! start of its transaction and completes the row with its response before committing, so the

@@ -39,7 +39,7 @@ use sqlx::migrate::Migrator;
 pub use config::CatalogConfig;
 pub use error::CatalogError;
 
-/// design.md's port.
+/// docs/design.md's port.
 pub const PORT: u16 = 8081;
 
 static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");

@@ -45,7 +45,7 @@ pub enum StockAnswer {
     Reserved(StockReserved),
     Rejected(StockReservationRejected),
     Released(StockReleased),
-    /// Committed as sold (no event: design.md names none).
+    /// Committed as sold (no event: docs/design.md names none).
     Committed,
     /// Nothing to do, and why (e.g. commit of an order that holds no reservation).
     Nothing(&'static str),

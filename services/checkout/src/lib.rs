@@ -6,7 +6,7 @@ use contracts::exchanges;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
-/// design.md's port.
+/// docs/design.md's port.
 pub const PORT: u16 = 8082;
 
 static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");

@@ -18,19 +18,47 @@ pub struct Service {
     pub name: String,
     pub port: u16,
     child: Child,
-    database: Database,
+    /// The fresh database it was given, dropped when it stops; `None` under [`RunDatabases`].
+    database: Option<Database>,
 }
 
 impl Service {
     /// Starts `name` on a free port with a fresh database; `amqp_url` picks the broker (vhost).
     pub async fn start(name: &str, amqp_url: &str) -> anyhow::Result<Self> {
         let database = Database::create(name).await?;
+        let env = vec![("DATABASE_URL".to_owned(), database.url())];
+        Self::spawn(name, env, amqp_url, Some(database))
+    }
+
+    /// Starts `name` the way `make run` does — with the environment
+    /// `deploy/local/service-env.sh` prints for it, over whatever this process inherited —
+    /// against `databases`, but on a free port and the broker (vhost) of `amqp_url`.
+    pub async fn start_as_make_run(
+        name: &str,
+        databases: &RunDatabases,
+        amqp_url: &str,
+    ) -> anyhow::Result<Self> {
+        let env = databases
+            .service_env(name)
+            .await?
+            .into_iter()
+            .filter(|(key, _)| key != "PORT" && key != "AMQP_URL")
+            .collect();
+        Self::spawn(name, env, amqp_url, None)
+    }
+
+    fn spawn(
+        name: &str,
+        env: Vec<(String, String)>,
+        amqp_url: &str,
+        database: Option<Database>,
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let log =
             std::fs::File::create(std::env::temp_dir().join(format!("summit-{name}-{port}.log")))?;
         let child = Command::new(binary(name)?)
+            .envs(env)
             .env("PORT", port.to_string())
-            .env("DATABASE_URL", database.url())
             .env("AMQP_URL", amqp_url)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -77,11 +105,14 @@ impl Service {
         Ok((status, body))
     }
 
-    /// Waits until `/health/ready` answers 200.
+    /// Waits until `/health/ready` answers 200 with every dependency up (`ready`, not
+    /// `degraded`).
     pub async fn wait_ready(&self, limit: Duration) -> anyhow::Result<()> {
         let start = Instant::now();
         loop {
-            if let Ok((200, _)) = self.get("/health/ready").await {
+            if let Ok((200, body)) = self.get("/health/ready").await
+                && body["status"] == "ready"
+            {
                 return Ok(());
             }
             if start.elapsed() > limit {
@@ -100,7 +131,9 @@ impl Service {
             .status()
             .await?;
         let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await??;
-        self.database.drop_now().await?;
+        if let Some(database) = self.database.as_mut() {
+            database.drop_now().await?;
+        }
         Ok(status)
     }
 }
@@ -192,6 +225,110 @@ fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://summit:summit@127.0.0.1:5432/postgres".into())
 }
 
+/// The admin role's URL to another database on the same server.
+pub fn admin_url_to(database: &str) -> String {
+    let admin = admin_url();
+    let base = admin
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&admin);
+    format!("{base}/{database}")
+}
+
+/// The repository's root (scripts live in `deploy/local/`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The databases and roles `make run` gives the services, made by `deploy/local/databases.sh`
+/// itself but under a name prefix of the test's own (`SUMMIT_DB_PREFIX`), so the test neither
+/// needs nor touches the shared `catalog`, `checkout`, … Dropped by [`RunDatabases::drop_now`].
+pub struct RunDatabases {
+    prefix: String,
+    dropped: bool,
+}
+
+impl RunDatabases {
+    pub async fn create() -> anyhow::Result<Self> {
+        let prefix = format!("t{}_", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let output = Command::new("bash")
+            .arg(repo_root().join("deploy/local/databases.sh"))
+            .env("SUMMIT_DB_PREFIX", &prefix)
+            .output()
+            .await
+            .context("running deploy/local/databases.sh")?;
+        if !output.status.success() {
+            bail!(
+                "databases.sh failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(Self {
+            prefix,
+            dropped: false,
+        })
+    }
+
+    /// The database (and role) name `make run` gives `service` under this prefix.
+    pub fn name_of(&self, service: &str) -> String {
+        format!("{}{service}", self.prefix)
+    }
+
+    /// What `deploy/local/service-env.sh <service>` prints, as (name, value) pairs.
+    pub async fn service_env(&self, service: &str) -> anyhow::Result<Vec<(String, String)>> {
+        let output = Command::new("bash")
+            .arg(repo_root().join("deploy/local/service-env.sh"))
+            .arg(service)
+            .env("SUMMIT_DB_PREFIX", &self.prefix)
+            .output()
+            .await
+            .context("running deploy/local/service-env.sh")?;
+        if !output.status.success() {
+            bail!(
+                "service-env.sh {service} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        String::from_utf8(output.stdout)?
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| {
+                line.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .with_context(|| format!("not NAME=value: {line}"))
+            })
+            .collect()
+    }
+
+    pub async fn drop_now(&mut self) -> anyhow::Result<()> {
+        let mut admin = PgConnection::connect(&admin_url()).await?;
+        for service in SERVICES {
+            let name = self.name_of(service);
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {name}")))
+                .execute(&mut admin)
+                .await?;
+        }
+        self.dropped = true;
+        Ok(())
+    }
+}
+
+impl Drop for RunDatabases {
+    fn drop(&mut self) {
+        if !self.dropped {
+            eprintln!(
+                "databases and roles {}* left behind (the test failed before dropping them)",
+                self.prefix
+            );
+        }
+    }
+}
+
 impl Database {
     pub async fn create(service: &str) -> anyhow::Result<Self> {
         let name = format!("platform_{service}_{}", uuid::Uuid::new_v4().simple());
@@ -206,12 +343,7 @@ impl Database {
     }
 
     pub fn url(&self) -> String {
-        let admin = admin_url();
-        let base = admin
-            .rsplit_once('/')
-            .map(|(base, _)| base)
-            .unwrap_or(&admin);
-        format!("{base}/{}", self.name)
+        admin_url_to(&self.name)
     }
 
     pub async fn drop_now(&mut self) -> anyhow::Result<()> {

@@ -2,8 +2,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use service_kit::Job;
+use service_kit::{Job, JobError};
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 
 /// Two replicas run the same job at the same moments: never both at once.
 #[sqlx::test(migrations = false)]
@@ -41,6 +42,45 @@ async fn a_job_runs_in_one_replica_at_a_time(pool: PgPool) -> anyhow::Result<()>
     );
     // The lock is released after each run: a lone replica runs again.
     assert_eq!(job.run_once(&pool).await?, Some(1));
+    Ok(())
+}
+
+/// A run that panics must not leave its lock behind on the pooled connection: the next run —
+/// here from another replica (a pool of its own) — runs.
+#[sqlx::test(migrations = false)]
+async fn a_job_that_panics_does_not_block_the_next_run(pool: PgPool) -> anyhow::Result<()> {
+    let panicked = Arc::new(AtomicUsize::new(0));
+    let p = panicked.clone();
+    let job = Job::new("test.panics-once", Duration::from_secs(60), move |_pool| {
+        let first = p.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                panic!("the job fell over");
+            }
+            Ok(7)
+        }
+    });
+
+    let replica_a = {
+        let (job, pool) = (job.clone(), pool.clone());
+        tokio::spawn(async move { job.run_once(&pool).await }).await
+    };
+    match replica_a {
+        Ok(Err(JobError::Panicked(message))) => assert_eq!(message, "the job fell over"),
+        other => panic!("the panic is caught and reported: {other:?}"),
+    }
+
+    let replica_b = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with((*pool.connect_options()).clone())
+        .await?;
+    assert_eq!(
+        job.run_once(&replica_b).await?,
+        Some(7),
+        "another replica runs the job next time"
+    );
+    assert_eq!(job.run_once(&pool).await?, Some(7), "and so does this one");
+    replica_b.close().await;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! The platform as operators see it: real binaries, real servers.
 
 mod broker_outage;
+mod make_run;
 mod startup;
 mod stock_flow;

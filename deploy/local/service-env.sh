@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The environment one service runs with under `make run`, one `NAME=value` a line:
+#   deploy/local/service-env.sh catalog   →   PORT=8081
+#                                            DATABASE_URL=postgres://catalog:catalog@127.0.0.1:5432/catalog
+# Each service gets its own database and its own (non-superuser) role, both named after it
+# (deploy/local/databases.sh creates them). An inherited DATABASE_URL — `make test`'s
+# superuser URL, say — is deliberately ignored: run.sh passes exactly what this prints.
+#
+# Knobs (also read by databases.sh, so both agree):
+#   SUMMIT_DB_PREFIX  prefix of every database and role name (default none); tests set one to
+#                     get databases and roles of their own
+#   SUMMIT_DB_HOST, SUMMIT_DB_PORT  the PostgreSQL server (default 127.0.0.1:5432)
+set -euo pipefail
+
+service=${1:?usage: service-env.sh catalog|checkout|payments|notifications}
+case "$service" in
+  catalog) port=8081 ;;
+  checkout) port=8082 ;;
+  payments) port=8083 ;;
+  notifications) port=8084 ;;
+  *) echo "service-env.sh: unknown service $service" >&2; exit 2 ;;
+esac
+
+name="${SUMMIT_DB_PREFIX:-}$service"
+host=${SUMMIT_DB_HOST:-127.0.0.1}
+db_port=${SUMMIT_DB_PORT:-5432}
+
+echo "PORT=$port"
+# databases.sh gives each role the password of its own name.
+echo "DATABASE_URL=postgres://$name:$name@$host:$db_port/$name"
