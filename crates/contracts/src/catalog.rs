@@ -6,7 +6,9 @@ use uuid::Uuid;
 use crate::exchanges::CATALOG_EVENTS;
 
 /// A store came to be. Carries the admin key's hash (never the key) so every service can
-/// authenticate the store's admin without calling catalog.
+/// authenticate the store's admin without calling catalog. `version` is the store's version
+/// (1 at creation), the same counter [`StoreUpdated`] carries: events of one store may arrive
+/// out of order, and a consumer keeps the highest version it has applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreCreated {
     pub store_id: Uuid,
@@ -15,6 +17,13 @@ pub struct StoreCreated {
     pub contact_email: String,
     pub temporary_domain: String,
     pub admin_key_hash: String,
+    /// Absent in events written before it existed: those were the first version.
+    #[serde(default = "first_version")]
+    pub version: i64,
+}
+
+fn first_version() -> i64 {
+    1
 }
 contract!(StoreCreated, event "catalog.StoreCreated" on CATALOG_EVENTS);
 
@@ -112,3 +121,26 @@ pub struct CommitStock {
     pub store_id: Uuid,
 }
 contract!(CommitStock, command "catalog.commit-stock");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_created_carries_a_version_and_old_events_read_as_the_first() {
+        let old = serde_json::json!({
+            "store_id": Uuid::nil(), "slug": "s", "name": "S", "contact_email": "a@b.c",
+            "temporary_domain": "s.summit.test", "admin_key_hash": "h"
+        });
+        let decoded: StoreCreated = serde_json::from_value(old).expect("an old StoreCreated");
+        assert_eq!(decoded.version, 1);
+        let newer = StoreCreated {
+            version: 7,
+            ..decoded
+        };
+        let round: StoreCreated =
+            serde_json::from_value(serde_json::to_value(&newer).expect("serializes"))
+                .expect("decodes");
+        assert_eq!(round.version, 7);
+    }
+}

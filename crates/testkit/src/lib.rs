@@ -6,6 +6,15 @@
 //!
 //! The management API is spoken in plain HTTP/1.1 over a std socket: it keeps this crate free
 //! of an HTTP client stack, and lets [`Vhost`]'s `Drop` clean up without a runtime.
+//!
+//! Tests that must kill, restart or alarm a broker start a [`BrokerNode`] of their own; tests
+//! that take a server away (Postgres) put a [`TcpProxy`] of their own in front of it.
+
+mod broker_node;
+mod tcp_proxy;
+
+pub use broker_node::BrokerNode;
+pub use tcp_proxy::TcpProxy;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -224,6 +224,7 @@ pub async fn create(
                 contact_email: store.contact_email.clone(),
                 temporary_domain: store.temporary_domain.clone(),
                 admin_key_hash: store.admin_key_hash.clone(),
+                version: store.version,
             },
         ),
     )

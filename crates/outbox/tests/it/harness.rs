@@ -17,7 +17,8 @@ use uuid::Uuid;
 pub const QUEUE: &str = "test.catalog-events";
 
 pub struct Harness {
-    pub vhost: Vhost,
+    /// The test's vhost on the shared broker (none on a broker of the test's own).
+    pub vhost: Option<Vhost>,
     pub bus: Arc<Bus>,
     pub pool: PgPool,
 }
@@ -34,14 +35,18 @@ pub fn fast_relay() -> RelayConfig {
 impl Harness {
     pub async fn start(pool: PgPool) -> anyhow::Result<Self> {
         let vhost = Vhost::create().await?;
-        Self::start_on(pool, vhost, &|vhost| vhost.url()).await
+        let url = vhost.url();
+        let name = format!("outbox-test-{}", vhost.name());
+        Self::start_at(pool, &url, &name, Some(vhost)).await
     }
 
-    /// A harness whose bus reaches `vhost` at the URL `url` gives (e.g. a broker of the test's own).
-    pub async fn start_on(
+    /// A harness whose bus reaches the broker at `url` (e.g. a broker node of the test's own),
+    /// with the test's database reached through `pool`.
+    pub async fn start_at(
         pool: PgPool,
-        vhost: Vhost,
-        url: &dyn Fn(&Vhost) -> String,
+        url: &str,
+        name: &str,
+        vhost: Option<Vhost>,
     ) -> anyhow::Result<Self> {
         outbox::MIGRATIONS.run(&pool).await?;
         sqlx::query(
@@ -49,7 +54,8 @@ impl Harness {
         )
         .execute(&pool)
         .await?;
-        let config = BusConfig::new(url(&vhost), format!("outbox-test-{}", vhost.name()));
+        let mut config = BusConfig::new(url, name);
+        config.confirm_timeout = Duration::from_secs(2);
         let bus = Arc::new(Bus::connect(&config, topology()).await?);
         Ok(Self { vhost, bus, pool })
     }
@@ -76,11 +82,11 @@ impl Harness {
         &self,
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<Result<(), bus::BusError>> {
-        let handler = Arc::new(RecordEffect {
-            pool: self.pool.clone(),
-            deliveries: Mutex::new(Vec::new()),
-        });
-        self.consume(handler, ConsumerConfig::default(), shutdown)
+        self.consume(
+            RecordEffect::new(self.pool.clone()),
+            ConsumerConfig::default(),
+            shutdown,
+        )
     }
 
     pub fn relay(&self) -> Relay {
@@ -203,6 +209,8 @@ pub fn event() -> Envelope<StockReleased> {
 pub struct RecordEffect {
     pub pool: PgPool,
     pub deliveries: Mutex<Vec<Uuid>>,
+    /// Answer `Retry` on every message's first attempt (to put messages mid-retry).
+    pub fail_first_attempt: bool,
 }
 
 impl RecordEffect {
@@ -210,6 +218,16 @@ impl RecordEffect {
         Arc::new(Self {
             pool,
             deliveries: Mutex::new(Vec::new()),
+            fail_first_attempt: false,
+        })
+    }
+
+    /// A handler that fails every message's first attempt, then applies it.
+    pub fn failing_first(pool: PgPool) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            deliveries: Mutex::new(Vec::new()),
+            fail_first_attempt: true,
         })
     }
 
@@ -232,6 +250,9 @@ impl RecordEffect {
 impl Handler for RecordEffect {
     async fn handle(&self, incoming: Incoming) -> Outcome {
         self.deliveries.lock().unwrap().push(incoming.envelope.id);
+        if self.fail_first_attempt && incoming.attempt == 1 {
+            return Outcome::Retry("first attempts fail in this test".into());
+        }
         match self.apply(&incoming).await {
             Ok(()) => Outcome::Done,
             Err(error) => outbox::classify::outcome_of(&error),

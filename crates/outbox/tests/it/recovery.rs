@@ -31,7 +31,12 @@ async fn a_forced_connection_close_loses_and_duplicates_nothing(
     for round in 0..20 {
         expected.extend(h.commit_events(50).await?);
         if round == 6 || round == 13 {
-            let closed = h.vhost.close_connections().await?;
+            let closed = h
+                .vhost
+                .as_ref()
+                .expect("a vhost")
+                .close_connections()
+                .await?;
             assert!(closed > 0, "the test's connection was found and closed");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

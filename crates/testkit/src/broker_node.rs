@@ -1,0 +1,212 @@
+//! [`BrokerNode`]: a RabbitMQ node of the test's own — its own node name, AMQP and
+//! distribution ports, data and log directories — for tests that kill, restart or alarm a
+//! broker without disturbing the shared one or each other.
+//!
+//! The Debian wrapper runs the server as the `rabbitmq` user, so the node's directory is made
+//! and chowned for it (the test runs as root, as CI does). The node is killed by the pid in its
+//! own PID file, never by name, and its directory is removed when the value drops.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// A running (or deliberately killed) RabbitMQ node of the test's own.
+pub struct BrokerNode {
+    node: String,
+    dir: PathBuf,
+    port: u16,
+    dist_port: u16,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn run(program: &str, args: Vec<String>) -> anyhow::Result<(bool, String)> {
+    let output = tokio::process::Command::new(program)
+        .args(&args)
+        .output()
+        .await
+        .with_context(|| format!("running {program}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok((output.status.success(), text))
+}
+
+impl BrokerNode {
+    /// Starts a fresh single node and waits until it accepts AMQP connections.
+    pub async fn start() -> anyhow::Result<Self> {
+        let mut last_error = None;
+        // The ports are free when picked; a node that loses the race for one fails to start,
+        // and a second pick is taken.
+        for _ in 0..3 {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            let node = Self {
+                node: format!("summit-test-{}@localhost", &id[..12]),
+                dir: std::env::temp_dir().join(format!("summit-broker-{}", &id[..12])),
+                port: free_port()?,
+                dist_port: free_port()?,
+            };
+            node.prepare()?;
+            match node.launch().await {
+                Ok(()) => return Ok(node),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("the test broker never started")))
+    }
+
+    fn prepare(&self) -> anyhow::Result<()> {
+        std::fs::create_dir_all(self.dir.join("mnesia"))?;
+        std::fs::create_dir_all(self.dir.join("log"))?;
+        std::fs::write(
+            self.dir.join("rabbitmq.conf"),
+            format!(
+                "listeners.tcp.local = 127.0.0.1:{}\nloopback_users = none\n",
+                self.port
+            ),
+        )?;
+        std::fs::write(self.dir.join("plugins"), "[].\n")?;
+        let status = std::process::Command::new("chown")
+            .args(["-R", "rabbitmq:rabbitmq"])
+            .arg(&self.dir)
+            .status()
+            .context(
+                "chown for the rabbitmq user (tests with a broker of their own run as root)",
+            )?;
+        if !status.success() {
+            bail!("chown {} failed", self.dir.display());
+        }
+        Ok(())
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let dir = |p: &str| self.dir.join(p).display().to_string();
+        vec![
+            ("RABBITMQ_NODENAME".into(), self.node.clone()),
+            ("RABBITMQ_CONFIG_FILE".into(), dir("rabbitmq.conf")),
+            ("RABBITMQ_DIST_PORT".into(), self.dist_port.to_string()),
+            ("RABBITMQ_MNESIA_BASE".into(), dir("mnesia")),
+            ("RABBITMQ_LOG_BASE".into(), dir("log")),
+            ("RABBITMQ_ENABLED_PLUGINS_FILE".into(), dir("plugins")),
+            ("RABBITMQ_PID_FILE".into(), dir("pid")),
+        ]
+    }
+
+    async fn launch(&self) -> anyhow::Result<()> {
+        let status = tokio::process::Command::new("rabbitmq-server")
+            .arg("-detached")
+            .envs(self.env())
+            .current_dir(Path::new("/"))
+            .status()
+            .await
+            .context("starting rabbitmq-server")?;
+        if !status.success() {
+            bail!("rabbitmq-server -detached failed for {}", self.node);
+        }
+        self.await_amqp(Duration::from_secs(90)).await
+    }
+
+    /// Waits until the node's application runs and its AMQP port accepts connections.
+    async fn await_amqp(&self, limit: Duration) -> anyhow::Result<()> {
+        let start = Instant::now();
+        loop {
+            let (ok, _) = self.ctl_raw(&["await_startup", "--timeout", "5"]).await?;
+            if ok
+                && tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                    .await
+                    .is_ok()
+            {
+                return Ok(());
+            }
+            if start.elapsed() > limit {
+                bail!(
+                    "test broker {} not up within {limit:?}; logs in {}",
+                    self.node,
+                    self.dir.join("log").display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn ctl_raw(&self, args: &[&str]) -> anyhow::Result<(bool, String)> {
+        let mut all = vec!["-n".to_owned(), self.node.clone()];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        run("rabbitmqctl", all).await
+    }
+
+    /// Runs `rabbitmqctl -n <node> <args>`; fails with its output when it fails.
+    pub async fn ctl(&self, args: &[&str]) -> anyhow::Result<String> {
+        let (ok, text) = self.ctl_raw(args).await?;
+        if !ok {
+            bail!("rabbitmqctl {args:?}: {text}");
+        }
+        Ok(text)
+    }
+
+    /// `amqp://guest:guest@127.0.0.1:<port>/%2f`: the node's default vhost.
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.node
+    }
+
+    fn pid(&self) -> anyhow::Result<i32> {
+        let text = std::fs::read_to_string(self.dir.join("pid"))
+            .with_context(|| format!("PID file of {}", self.node))?;
+        Ok(text.trim().parse()?)
+    }
+
+    /// `kill -9` of the node's VM (by its own PID file), then waits until its port is closed.
+    pub async fn kill(&self) -> anyhow::Result<()> {
+        let pid = self.pid()?;
+        let (ok, text) = run("kill", vec!["-9".into(), pid.to_string()]).await?;
+        if !ok {
+            bail!("kill -9 {pid}: {text}");
+        }
+        let start = Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_ok()
+        {
+            if start.elapsed() > Duration::from_secs(30) {
+                bail!("{} still accepts connections after kill -9", self.node);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    /// Starts the node again on the same data directory (what a restarted broker does).
+    pub async fn restart(&self) -> anyhow::Result<()> {
+        let _ = std::fs::remove_file(self.dir.join("pid"));
+        self.launch().await
+    }
+
+    /// Raises (fraction near 0) or clears (e.g. 0.4) a memory alarm by moving the watermark.
+    pub async fn set_memory_watermark(&self, fraction: f64) -> anyhow::Result<()> {
+        self.ctl(&["set_vm_memory_high_watermark", &fraction.to_string()])
+            .await?;
+        Ok(())
+    }
+}
+
+impl Drop for BrokerNode {
+    fn drop(&mut self) {
+        if let Ok(pid) = self.pid() {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
