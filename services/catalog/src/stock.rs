@@ -5,6 +5,11 @@
 //!   deadlock) and takes units only when every line can be met.
 //! - Idempotent twice over: the inbox makes a redelivered message a no-op, and the order id
 //!   makes a second command for the same order answer as the first did, reserving nothing more.
+//! - One order's commands run one at a time: reserve, release and commit each take a
+//!   transaction-scoped advisory lock on the order first thing (after the inbox record), so each
+//!   sees what the one before it committed. Without it a release could miss a reserve in flight
+//!   (its row inserted, not yet committed) and answer "released" while the units stay held.
+//! - Every answer says what happened: a write that changed no row is never reported as done.
 //! - Every answer (StockReserved / StockReservationRejected / StockReleased) commits with the
 //!   effect, through the outbox.
 //!
@@ -36,6 +41,25 @@ pub enum StockError {
     /// Transient as far as the command is concerned: try again later.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// A write found the order's rows not as the command read them (another command got there
+    /// first). Nothing was committed; the command is retried and then answers from what it sees.
+    #[error("the reservation of order {0} changed under the command")]
+    Raced(Uuid),
+}
+
+/// Serializes the commands of one order: waits for any other transaction working on the same
+/// order to finish, and holds the order until this transaction ends. Keyed on a 64-bit hash of
+/// the store and order ids (a collision only makes two orders wait for each other).
+async fn lock_order(
+    conn: &mut PgConnection,
+    store_id: Uuid,
+    order_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("catalog.order:{store_id}:{order_id}"))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// What a command did.
@@ -96,6 +120,7 @@ pub async fn reserve(
     if !outbox::inbox::record(&mut tx, command.id, RESERVE).await? {
         return Ok(StockAnswer::Duplicate);
     }
+    lock_order(&mut tx, cmd.store_id, cmd.order_id).await?;
     let merged = merge(&cmd.lines);
     let answer = |answer: StockAnswer| answer;
     let reject = |reason: &str, unavailable: Vec<StockLine>| {
@@ -112,8 +137,8 @@ pub async fn reserve(
     } else if merged.is_empty() || merged.values().any(|q| *q <= 0) {
         reject("an order needs lines of at least one unit", Vec::new())
     } else {
-        // Claim the order id first: a concurrent command for the same order waits here for the
-        // first to commit, then finds its row and answers the same.
+        // Claim the order id (under the order's lock, so no other command of it is in flight):
+        // a row already there is the answer of the command before.
         let claimed = sqlx::query(
             "INSERT INTO reservations (store_id, order_id, status, lines)
              VALUES ($1, $2, 'reserved', $3) ON CONFLICT DO NOTHING",
@@ -261,6 +286,7 @@ pub async fn release(
     if !outbox::inbox::record(&mut tx, command.id, RELEASE).await? {
         return Ok(StockAnswer::Duplicate);
     }
+    lock_order(&mut tx, cmd.store_id, cmd.order_id).await?;
     let released = StockAnswer::Released(StockReleased {
         order_id: cmd.order_id,
         store_id: cmd.store_id,
@@ -278,7 +304,7 @@ pub async fn release(
         .await?;
         match existing.as_ref().map(|r| r.status.as_str()) {
             None => {
-                sqlx::query(
+                let inserted = sqlx::query(
                     "INSERT INTO reservations (store_id, order_id, status, reason)
                      VALUES ($1, $2, 'released', 'released before reserved')
                      ON CONFLICT DO NOTHING",
@@ -286,7 +312,11 @@ pub async fn release(
                 .bind(cmd.store_id)
                 .bind(cmd.order_id)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if inserted != 1 {
+                    return Err(StockError::Raced(cmd.order_id));
+                }
                 released
             }
             Some("reserved") => {
@@ -305,7 +335,7 @@ pub async fn release(
                 .bind(&quantities)
                 .execute(&mut *tx)
                 .await?;
-                mark(&mut tx, cmd.store_id, cmd.order_id, "released").await?;
+                mark(&mut tx, cmd.store_id, cmd.order_id, "reserved", "released").await?;
                 released
             }
             Some("committed") => StockAnswer::Nothing("the order's stock is already sold"),
@@ -328,6 +358,7 @@ pub async fn commit(
     if !outbox::inbox::record(&mut tx, command.id, COMMIT).await? {
         return Ok(StockAnswer::Duplicate);
     }
+    lock_order(&mut tx, cmd.store_id, cmd.order_id).await?;
     let status: Option<String> = sqlx::query_scalar(
         "SELECT status FROM reservations WHERE store_id = $1 AND order_id = $2 FOR UPDATE",
     )
@@ -337,7 +368,7 @@ pub async fn commit(
     .await?;
     let result = match status.as_deref() {
         Some("reserved") => {
-            mark(&mut tx, cmd.store_id, cmd.order_id, "committed").await?;
+            mark(&mut tx, cmd.store_id, cmd.order_id, "reserved", "committed").await?;
             StockAnswer::Committed
         }
         Some("committed") => StockAnswer::Committed,
@@ -351,20 +382,28 @@ pub async fn commit(
     Ok(result)
 }
 
+/// Moves the order's reservation from `from` to `to`; a row not in `from` any more is a race.
 async fn mark(
     conn: &mut PgConnection,
     store_id: Uuid,
     order_id: Uuid,
-    status: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE reservations SET status = $3, updated_at = now() WHERE store_id = $1 AND order_id = $2",
+    from: &str,
+    to: &str,
+) -> Result<(), StockError> {
+    let moved = sqlx::query(
+        "UPDATE reservations SET status = $4, updated_at = now()
+         WHERE store_id = $1 AND order_id = $2 AND status = $3",
     )
     .bind(store_id)
     .bind(order_id)
-    .bind(status)
+    .bind(from)
+    .bind(to)
     .execute(conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if moved != 1 {
+        return Err(StockError::Raced(order_id));
+    }
     Ok(())
 }
 
@@ -396,8 +435,11 @@ impl Handler for StockHandler {
                 Outcome::Done
             }
             // Unknown stores and products are answers, not errors; what is left is the
-            // database being away or busy, which time cures.
-            Err(StockError::Database(error)) => Outcome::Retry(error.to_string()),
+            // database being away or busy, or a command that lost a race for its order, which
+            // time cures.
+            Err(error @ (StockError::Database(_) | StockError::Raced(_))) => {
+                Outcome::Retry(error.to_string())
+            }
         }
     }
 }
