@@ -178,13 +178,13 @@ pub fn document() -> Value {
                 "NewProduct": {"type": "object", "additionalProperties": false, "required": ["name", "sku", "price_minor", "currency"], "properties": {
                     "name": {"type": "string", "minLength": 1, "maxLength": 200}, "description": {"type": "string", "maxLength": 5000, "default": ""},
                     "sku": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "price_minor": {"type": "integer", "minimum": 0},
-                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}, "stock": {"type": "integer", "minimum": 0, "default": 0},
+                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}, "stock": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0},
                     "active": {"type": "boolean", "default": true}}},
                 "ProductPatch": {"type": "object", "additionalProperties": false, "properties": {
                     "name": {"type": "string"}, "description": {"type": "string"}, "sku": {"type": "string"}, "price_minor": {"type": "integer", "minimum": 0},
                     "currency": {"type": "string"},
-                    "stock_delta": {"type": "integer", "minimum": -1_000_000_000_000_i64, "maximum": 1_000_000_000_000_i64,
-                        "description": "Units to add to the shelf (negative: to remove), applied to the count as it is when written, so reservations made meanwhile are kept. The stock cannot be set to an absolute value here (`stock` is refused with 422): that would overwrite reservations. 422 naming `stock_delta` if the result would leave 0..10^12."},
+                    "stock_delta": {"type": "integer", "minimum": -1_000_000_000, "maximum": 1_000_000_000,
+                        "description": "Units to add to the shelf (negative: to remove), applied to the count as it is when written, so reservations made meanwhile are kept. The stock cannot be set to an absolute value here (`stock` is refused with 422): that would overwrite reservations. 422 naming `stock_delta` if the result would leave 0..10^9."},
                     "active": {"type": "boolean"}}},
                 "Product": {"type": "object", "properties": {
                     "id": {"type": "string", "format": "uuid"}, "store_id": {"type": "string", "format": "uuid"}, "sku": {"type": "string"},

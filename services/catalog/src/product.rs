@@ -19,8 +19,12 @@ use crate::error::unique_violation;
 use crate::idempotency::{self, Idempotency, Outcome};
 use crate::{CatalogError, cursor, db};
 
-/// The most a price (in minor units) or a stock count may be; keeps sums far from overflow.
+/// The most a price (in minor units) may be; keeps sums far from overflow.
 const MAX_AMOUNT: i64 = 1_000_000_000_000;
+/// The most units the admin API puts on a shelf (a created count, or the result of an
+/// adjustment), and the most one adjustment moves. With orders bounded by
+/// [`crate::stock::MAX_QUANTITY`] per product, stock arithmetic stays far inside `i64`.
+pub const MAX_STOCK: i64 = 1_000_000_000;
 
 /// `POST /admin/products` body.
 #[derive(Debug, Clone, Deserialize)]
@@ -139,17 +143,20 @@ fn check_currency(currency: &str) -> Result<String, CatalogError> {
 }
 
 fn check_stock(stock: i64) -> Result<i64, CatalogError> {
-    if !(0..=MAX_AMOUNT).contains(&stock) {
-        return Err(CatalogError::invalid("stock", "must be 0 or more"));
+    if !(0..=MAX_STOCK).contains(&stock) {
+        return Err(CatalogError::invalid(
+            "stock",
+            format!("must be 0 to {MAX_STOCK}"),
+        ));
     }
     Ok(stock)
 }
 
 fn check_stock_delta(delta: i64) -> Result<i64, CatalogError> {
-    if !(-MAX_AMOUNT..=MAX_AMOUNT).contains(&delta) {
+    if !(-MAX_STOCK..=MAX_STOCK).contains(&delta) {
         return Err(CatalogError::invalid(
             "stock_delta",
-            format!("must be between -{MAX_AMOUNT} and {MAX_AMOUNT}"),
+            format!("must be between -{MAX_STOCK} and {MAX_STOCK}"),
         ));
     }
     Ok(delta)
@@ -313,12 +320,14 @@ pub async fn update(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(CatalogError::NotFound("product"))?;
+        // Released reservations may lift a count past the cap; taking units away is then
+        // still allowed.
         let after = on_shelf.checked_add(delta);
-        if !after.is_some_and(|after| (0..=MAX_AMOUNT).contains(&after)) {
+        if !after.is_some_and(|after| after >= 0 && (after <= MAX_STOCK || delta <= 0)) {
             return Err(CatalogError::invalid(
                 "stock_delta",
                 format!(
-                    "would leave the stock outside 0 to {MAX_AMOUNT}: {on_shelf} units are on \
+                    "would leave the stock outside 0 to {MAX_STOCK}: {on_shelf} units are on \
                      the shelf"
                 ),
             ));
@@ -393,6 +402,10 @@ mod tests {
         assert!(check_currency("REAL").is_err());
         assert!(check_price(-1).is_err());
         assert!(check_stock(-1).is_err());
+        assert!(check_stock(MAX_STOCK).is_ok());
+        assert!(check_stock(MAX_STOCK + 1).is_err());
+        assert!(check_stock_delta(-MAX_STOCK).is_ok());
+        assert!(check_stock_delta(MAX_STOCK + 1).is_err());
         assert!(check_name("  ").is_err());
         assert_eq!(check_name(" Café ").unwrap(), "Café");
     }

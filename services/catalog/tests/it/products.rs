@@ -427,3 +427,52 @@ async fn a_stock_change_never_overwrites_a_reservation(pool: PgPool) -> anyhow::
     assert_eq!(now["stock"], 15);
     Ok(())
 }
+
+/// Stock counts are bounded at the edge: beyond the bound is a 422 naming the field, and
+/// nothing changes.
+#[sqlx::test(migrations = false)]
+async fn stock_beyond_its_bound_is_refused_naming_the_field(pool: PgPool) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let m = app.create_store("limites").await?;
+    let mut huge = product("HUGE", "Grão");
+    huge["stock"] = json!(1_000_000_001_i64);
+    let response = app
+        .http
+        .post(app.at("/admin/products"))
+        .bearer_auth(&m.key)
+        .json(&huge)
+        .send()
+        .await?;
+    let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await?;
+    assert_eq!(body["errors"][0]["field"], "stock");
+    assert_eq!(app.count("products").await?, 0);
+
+    let mut full = product("FULL", "Grão");
+    full["stock"] = json!(1_000_000_000_i64);
+    let created = app.create_product(&m.key, full).await?;
+    let url = app.at(&format!(
+        "/admin/products/{}",
+        created["id"].as_str().expect("an id")
+    ));
+    for delta in [json!(1), json!(i64::MAX), json!(i64::MIN)] {
+        let response = app
+            .http
+            .patch(&url)
+            .bearer_auth(&m.key)
+            .json(&json!({"stock_delta": delta}))
+            .send()
+            .await?;
+        let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await?;
+        assert_eq!(body["errors"][0]["field"], "stock_delta", "{delta}");
+    }
+    let now: Value = app
+        .http
+        .get(&url)
+        .bearer_auth(&m.key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(now["stock"], 1_000_000_000_i64);
+    Ok(())
+}

@@ -498,3 +498,85 @@ async fn racing_reserve_and_release_of_one_order_agree_with_their_events(
     }
     Ok(())
 }
+
+/// An order's quantities are bounded per product (its lines added up), so what a reservation
+/// records is exactly what it took: two lines of `u32::MAX` are a rejection (nothing taken),
+/// never units taken in full and recorded clamped.
+#[sqlx::test(migrations = false)]
+async fn quantities_beyond_the_bound_are_rejected_never_truncated(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let shelf = Shelf::new(pool).await?;
+    let plenty = 1_000_000_000_000_i64;
+    let product = shelf.product("HUGE", plenty).await?;
+    let release = |order| {
+        Envelope::new(
+            Some(shelf.store),
+            ReleaseStock {
+                order_id: order,
+                store_id: shelf.store,
+            },
+        )
+    };
+
+    // Each line fits a u32; together they do not.
+    let order = Uuid::now_v7();
+    let answer = stock::reserve(
+        &shelf.pool,
+        &shelf.reserve(order, &[(product, u32::MAX), (product, u32::MAX)]),
+    )
+    .await?;
+    stock::release(&shelf.pool, &release(order)).await?;
+    assert_eq!(
+        shelf.stock(product).await?,
+        plenty,
+        "nothing lost: {answer:?}"
+    );
+    match answer {
+        StockAnswer::Rejected(r) => {
+            assert!(r.reason.contains("1000000"), "{}", r.reason);
+            assert_eq!(
+                r.unavailable,
+                vec![
+                    StockLine {
+                        product_id: product,
+                        quantity: u32::MAX
+                    };
+                    2
+                ]
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // The bound is on the product's total, not the line.
+    let split = stock::reserve(
+        &shelf.pool,
+        &shelf.reserve(Uuid::now_v7(), &[(product, 600_000), (product, 400_001)]),
+    )
+    .await?;
+    assert!(matches!(split, StockAnswer::Rejected(_)), "{split:?}");
+    assert_eq!(shelf.stock(product).await?, plenty);
+
+    // At the bound: reserved, and released in full.
+    let order = Uuid::now_v7();
+    let at_bound = stock::reserve(
+        &shelf.pool,
+        &shelf.reserve(order, &[(product, 600_000), (product, 400_000)]),
+    )
+    .await?;
+    match at_bound {
+        StockAnswer::Reserved(r) => assert_eq!(
+            r.lines,
+            vec![StockLine {
+                product_id: product,
+                quantity: 1_000_000
+            }]
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(shelf.stock(product).await?, plenty - 1_000_000);
+    stock::release(&shelf.pool, &release(order)).await?;
+    assert_eq!(shelf.stock(product).await?, plenty);
+    Ok(())
+}
