@@ -9,6 +9,11 @@
 //! - the same key with another request is refused (422 `idempotency-key-reused`);
 //! - a refused or failed request records nothing, so its retry is judged afresh.
 //!
+//! A key lives for [`TTL`] (a client retries within minutes). Past it the key is absent: its
+//! next use claims it afresh, whether or not the hourly [`trim`] has deleted the row yet.
+//! Row-level security keeps a store's rows, expired or not, to that store; only the trim's own
+//! transaction (named by `app.housekeeping`) reaches other stores' expired rows, to delete them.
+//!
 //! The scope is the acting store, or `public` for store creation. A recorded store creation
 //! gives its admin key again to whoever repeats it with the idempotency key: that key is as
 //! good as the admin key until it expires, so clients treat it as a secret. The database never
@@ -24,6 +29,10 @@ use crate::{CatalogError, admin_key};
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
+
+/// How long a key answers with its first response (a Postgres interval; the migration
+/// `20261122000006` uses the same age for the trim's policies).
+pub const TTL: &str = "1 day";
 
 /// A request's key and fingerprint, before authentication names its scope.
 #[derive(Debug, Clone)]
@@ -105,14 +114,20 @@ pub async fn claim(
     conn: &mut PgConnection,
     idem: &Idempotency,
 ) -> Result<Option<Recorded>, CatalogError> {
-    // A concurrent holder of the same key makes this wait until it commits or rolls back.
+    // A concurrent holder of the same key makes this wait until it commits or rolls back. An
+    // expired row is absent: it is taken over as a fresh claim (the next repeat then waits on
+    // this claim, sees a current row and replays it).
     let claimed = sqlx::query(
         "INSERT INTO idempotency_keys (scope, key_hash, fingerprint) VALUES ($1, $2, $3)
-         ON CONFLICT (scope, key_hash) DO NOTHING",
+         ON CONFLICT (scope, key_hash) DO UPDATE SET
+             fingerprint = EXCLUDED.fingerprint, status = NULL, body = NULL, sealed_key = NULL,
+             created_at = now()
+         WHERE idempotency_keys.created_at < now() - $4::interval",
     )
     .bind(&idem.scope)
     .bind(&idem.key_hash)
     .bind(&idem.fingerprint)
+    .bind(TTL)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -195,12 +210,19 @@ fn xor(bytes: &[u8], pad: &[u8; 32]) -> Vec<u8> {
     bytes.iter().zip(pad).map(|(b, p)| b ^ p).collect()
 }
 
-/// Deletes keys older than a day, of every store; returns how many went.
+/// Deletes expired keys of every store; returns how many went. Its transaction names itself
+/// (`app.housekeeping`), which is what lets row-level security show it other stores' expired
+/// rows, and nothing else.
 pub async fn trim(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
-    let done =
-        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '1 day'")
-            .execute(pool)
-            .await?;
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('app.housekeeping', 'idempotency-trim', true)")
+        .execute(&mut *tx)
+        .await?;
+    let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - $1::interval")
+        .bind(TTL)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(done.rows_affected())
 }
 

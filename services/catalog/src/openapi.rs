@@ -144,9 +144,9 @@ pub fn document() -> Value {
                     "responses": {"200": ok("The product", "Product"), "401": problem("Missing or invalid admin key"), "404": problem("Not this store's product")}
                 },
                 "patch": {
-                    "summary": "Change some fields of a product", "operationId": "updateProduct", "security": admin, "parameters": [product_id],
+                    "summary": "Change some fields of a product; stock only by adjustment (`stock_delta`)", "operationId": "updateProduct", "security": admin, "parameters": [product_id],
                     "requestBody": body("ProductPatch"),
-                    "responses": {"200": ok("The product", "Product"), "401": problem("Missing or invalid admin key"), "404": problem("Not this store's product, or deleted"), "409": problem("SKU taken"), "422": problem("Invalid or unknown field")}
+                    "responses": {"200": ok("The product", "Product"), "401": problem("Missing or invalid admin key"), "404": problem("Not this store's product, or deleted"), "409": problem("SKU taken"), "422": problem("Invalid or unknown field; `stock` (absolute) refused; `stock_delta` taking the stock below 0 or past its cap")}
                 },
                 "delete": {
                     "summary": "Soft-delete a product: gone from the store, still readable by id", "operationId": "deleteProduct", "security": admin, "parameters": [product_id],
@@ -178,11 +178,14 @@ pub fn document() -> Value {
                 "NewProduct": {"type": "object", "additionalProperties": false, "required": ["name", "sku", "price_minor", "currency"], "properties": {
                     "name": {"type": "string", "minLength": 1, "maxLength": 200}, "description": {"type": "string", "maxLength": 5000, "default": ""},
                     "sku": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "price_minor": {"type": "integer", "minimum": 0},
-                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}, "stock": {"type": "integer", "minimum": 0, "default": 0},
+                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}, "stock": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0},
                     "active": {"type": "boolean", "default": true}}},
                 "ProductPatch": {"type": "object", "additionalProperties": false, "properties": {
                     "name": {"type": "string"}, "description": {"type": "string"}, "sku": {"type": "string"}, "price_minor": {"type": "integer", "minimum": 0},
-                    "currency": {"type": "string"}, "stock": {"type": "integer", "minimum": 0}, "active": {"type": "boolean"}}},
+                    "currency": {"type": "string"},
+                    "stock_delta": {"type": "integer", "minimum": -1_000_000_000, "maximum": 1_000_000_000,
+                        "description": "Units to add to the shelf (negative: to remove), applied to the count as it is when written, so reservations made meanwhile are kept. The stock cannot be set to an absolute value here (`stock` is refused with 422): that would overwrite reservations. 422 naming `stock_delta` if the result would leave 0..10^9."},
+                    "active": {"type": "boolean"}}},
                 "Product": {"type": "object", "properties": {
                     "id": {"type": "string", "format": "uuid"}, "store_id": {"type": "string", "format": "uuid"}, "sku": {"type": "string"},
                     "name": {"type": "string"}, "description": {"type": "string"}, "price_minor": {"type": "integer"}, "currency": {"type": "string"},

@@ -2,6 +2,11 @@
 //! ProductUpserted (or ProductDeleted) with it in the same transaction, so consumers can drop
 //! stale updates. Deletion is soft: the product leaves the store and its search but stays
 //! readable by id, for orders that already name it.
+//!
+//! Stock is shared with reservations, which take units at any moment: the admin API changes it
+//! only by adjustment (`stock_delta`, applied to the row as it is when locked), never by setting
+//! a count read earlier, so a reservation made between a merchant's read and write is never
+//! overwritten. Only creation sets an absolute count.
 
 use chrono::{DateTime, Utc};
 use contracts::Envelope;
@@ -14,8 +19,12 @@ use crate::error::unique_violation;
 use crate::idempotency::{self, Idempotency, Outcome};
 use crate::{CatalogError, cursor, db};
 
-/// The most a price (in minor units) or a stock count may be; keeps sums far from overflow.
+/// The most a price (in minor units) may be; keeps sums far from overflow.
 const MAX_AMOUNT: i64 = 1_000_000_000_000;
+/// The most units the admin API puts on a shelf (a created count, or the result of an
+/// adjustment), and the most one adjustment moves. With orders bounded by
+/// [`crate::stock::MAX_QUANTITY`] per product, stock arithmetic stays far inside `i64`.
+pub const MAX_STOCK: i64 = 1_000_000_000;
 
 /// `POST /admin/products` body.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,7 +55,11 @@ pub struct ProductPatch {
     pub sku: Option<String>,
     pub price_minor: Option<i64>,
     pub currency: Option<String>,
+    /// Refused: an absolute count would overwrite reservations made since it was read. Kept
+    /// here only to say so by name, instead of "unknown field".
     pub stock: Option<i64>,
+    /// Units to add to the shelf (negative: to remove), applied to the count as it is.
+    pub stock_delta: Option<i64>,
     pub active: Option<bool>,
 }
 
@@ -130,10 +143,23 @@ fn check_currency(currency: &str) -> Result<String, CatalogError> {
 }
 
 fn check_stock(stock: i64) -> Result<i64, CatalogError> {
-    if !(0..=MAX_AMOUNT).contains(&stock) {
-        return Err(CatalogError::invalid("stock", "must be 0 or more"));
+    if !(0..=MAX_STOCK).contains(&stock) {
+        return Err(CatalogError::invalid(
+            "stock",
+            format!("must be 0 to {MAX_STOCK}"),
+        ));
     }
     Ok(stock)
+}
+
+fn check_stock_delta(delta: i64) -> Result<i64, CatalogError> {
+    if !(-MAX_STOCK..=MAX_STOCK).contains(&delta) {
+        return Err(CatalogError::invalid(
+            "stock_delta",
+            format!("must be between -{MAX_STOCK} and {MAX_STOCK}"),
+        ));
+    }
+    Ok(delta)
 }
 
 fn sku_taken(error: sqlx::Error) -> CatalogError {
@@ -272,14 +298,46 @@ pub async fn update(
     let sku = patch.sku.as_deref().map(check_sku).transpose()?;
     let price = patch.price_minor.map(check_price).transpose()?;
     let currency = patch.currency.as_deref().map(check_currency).transpose()?;
-    let stock = patch.stock.map(check_stock).transpose()?;
+    if patch.stock.is_some() {
+        return Err(CatalogError::invalid(
+            "stock",
+            "cannot be set: reservations change it at any moment; send stock_delta, the units \
+             to add (or, negative, to remove)",
+        ));
+    }
+    let delta = patch.stock_delta.map(check_stock_delta).transpose()?;
 
     let mut tx = db::begin_for(pool, store_id).await?;
+    if let Some(delta) = delta {
+        // Lock the row: a reservation now waits for this change and then takes from the
+        // adjusted count, and the count checked here is the one the UPDATE adds to.
+        let on_shelf: i64 = sqlx::query_scalar(
+            "SELECT stock FROM products
+             WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE",
+        )
+        .bind(store_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(CatalogError::NotFound("product"))?;
+        // Released reservations may lift a count past the cap; taking units away is then
+        // still allowed.
+        let after = on_shelf.checked_add(delta);
+        if !after.is_some_and(|after| after >= 0 && (after <= MAX_STOCK || delta <= 0)) {
+            return Err(CatalogError::invalid(
+                "stock_delta",
+                format!(
+                    "would leave the stock outside 0 to {MAX_STOCK}: {on_shelf} units are on \
+                     the shelf"
+                ),
+            ));
+        }
+    }
     let product = sqlx::query_as::<_, Product>(db::sql(format!(
         "UPDATE products SET
             name = COALESCE($3, name), description = COALESCE($4, description),
             sku = COALESCE($5, sku), price_minor = COALESCE($6, price_minor),
-            currency = COALESCE($7, currency), stock = COALESCE($8, stock),
+            currency = COALESCE($7, currency), stock = stock + COALESCE($8, 0),
             active = COALESCE($9, active), version = version + 1, updated_at = now()
          WHERE store_id = $1 AND id = $2 AND deleted_at IS NULL
          RETURNING {COLUMNS}"
@@ -291,7 +349,7 @@ pub async fn update(
     .bind(sku)
     .bind(price)
     .bind(currency)
-    .bind(stock)
+    .bind(delta)
     .bind(patch.active)
     .fetch_optional(&mut *tx)
     .await
@@ -344,6 +402,10 @@ mod tests {
         assert!(check_currency("REAL").is_err());
         assert!(check_price(-1).is_err());
         assert!(check_stock(-1).is_err());
+        assert!(check_stock(MAX_STOCK).is_ok());
+        assert!(check_stock(MAX_STOCK + 1).is_err());
+        assert!(check_stock_delta(-MAX_STOCK).is_ok());
+        assert!(check_stock_delta(MAX_STOCK + 1).is_err());
         assert!(check_name("  ").is_err());
         assert_eq!(check_name(" Café ").unwrap(), "Café");
     }

@@ -16,6 +16,11 @@
 //!
 //! Both sides go through `f_unaccent`, so "cafe" finds Café and "café" finds Cafe.
 //!
+//! Invariant: the query's text never becomes tsquery syntax. It is unaccented first (in SQL,
+//! `lower(f_unaccent(q))`: unaccenting can turn letters into punctuation, `⑴` → `(1)`), then
+//! cut into runs of letters and digits, and each word reaches `to_tsquery` as a quoted literal.
+//! Any Unicode a shopper types is a search, never an error.
+//!
 //! Speed at 100,000 products: a page that lies wholly among the names starting with the query
 //! (the first pages of "choc" when 5,000 names do) is read in name order straight off the
 //! `(store_id, search_name, product_id)` btree — `search_name` is COLLATE "C", so `starts_with`
@@ -63,31 +68,33 @@ enum Cursor {
     Offset(i64),
 }
 
-/// The words of a query as a `to_tsquery` prefix conjunction ("cafe:* & mo:*"); only letters
-/// and digits survive, so the query syntax cannot be injected.
-pub fn prefix_tsquery(q: &str) -> Option<String> {
-    let words = query_words(q);
-    (!words.is_empty()).then(|| {
-        words
-            .iter()
-            .map(|w| format!("{w}:*"))
-            .collect::<Vec<_>>()
-            .join(" & ")
-    })
-}
+/// At most this many query words count.
+const MAX_WORDS: usize = 8;
+/// A longer query word is cut to this prefix (characters), far below the 2 KB a tsquery
+/// lexeme may hold.
+const MAX_WORD_CHARS: usize = 64;
 
-/// The words of a query, lowercased: runs of letters and digits, at most 8.
-fn query_words(q: &str) -> Vec<String> {
-    q.split(|c: char| !c.is_alphanumeric())
+/// The words of a query that has been through `lower(f_unaccent(…))` already: runs of letters
+/// and digits, at most [`MAX_WORDS`]. Splitting after unaccenting matters: `f_unaccent` turns
+/// some letters into punctuation (`⑴` → `(1)`, `ʼ` → `'`), which must separate words, never
+/// reach the tsquery.
+fn query_words(normalized: &str) -> Vec<String> {
+    normalized
+        .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .take(8)
-        .map(str::to_lowercase)
+        .take(MAX_WORDS)
+        .map(|w| {
+            w.chars()
+                .take(MAX_WORD_CHARS)
+                .collect::<String>()
+                .to_lowercase()
+        })
         .collect()
 }
 
-/// The same prefixes, restricted to the name's words (weight A).
-fn name_tsquery(tsquery: &str) -> String {
-    tsquery.replace(":*", ":*A")
+/// A word as a tsquery literal: quoted, so whatever it holds is data, never syntax.
+fn quoted(word: &str) -> String {
+    format!("'{}'", word.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 const HIT_COLUMNS: &str =
@@ -113,20 +120,25 @@ pub async fn search(
         return Ok(None);
     };
     let cursor: Option<Cursor> = query.cursor.as_deref().map(cursor::decode).transpose()?;
-    let tsquery = query.q.as_deref().and_then(prefix_tsquery);
     let limit = query.limit;
+    // Text cannot hold NUL in Postgres; it separates words like any other non-letter.
+    let q = query.q.as_deref().map(|q| q.replace('\0', " "));
 
     let mut tx = db::begin_for(pool, store.id).await?;
     // A generic plan cannot see the search terms, so it guesses a sequential scan over every
     // store's rows; plan each search with its values. Parallel workers only add overhead to
-    // queries this small when many run at once.
-    sqlx::query(
+    // queries this small when many run at once. The query is unaccented and lowercased here,
+    // the way the names were, before it is cut into words.
+    let (_, _, normalized): (String, String, Option<String>) = sqlx::query_as(
         "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
-                set_config('max_parallel_workers_per_gather', '0', true)",
+                set_config('max_parallel_workers_per_gather', '0', true),
+                lower(f_unaccent($1))",
     )
-    .execute(&mut *tx)
+    .bind(q)
+    .fetch_one(&mut *tx)
     .await?;
-    let page = match tsquery {
+    let reading = normalized.as_deref().and_then(Reading::of);
+    let page = match reading {
         None => {
             let after = match cursor {
                 None => None,
@@ -165,13 +177,12 @@ pub async fn search(
                 next_cursor,
             }
         }
-        Some(tsquery) => {
+        Some(reading) => {
             let offset = match cursor {
                 None => 0,
                 Some(Cursor::Offset(n)) if (0..=MAX_OFFSET).contains(&n) => n,
                 Some(_) => return Err(cursor::invalid()),
             };
-            let q = query.q.as_deref().unwrap_or_default().trim().to_owned();
             let filter = Filter {
                 store_id: store.id,
                 min_price: query.min_price,
@@ -179,13 +190,12 @@ pub async fn search(
                 offset,
                 limit,
             };
-            let reading = Reading { phrase: q, tsquery };
             // Prefix matches first; only a query whose words start nothing in the store is
             // read as a typo. The choice depends on the store's data, not the page, so every
             // page of one query is ranked the same way.
             let mut items = match prefix_search(&mut tx, &filter, &reading).await? {
                 Some(items) => items,
-                None => match corrected(&mut tx, store.id, &reading.phrase).await? {
+                None => match corrected(&mut tx, store.id, &reading).await? {
                     Some(reading) => prefix_search(&mut tx, &filter, &reading)
                         .await?
                         .unwrap_or_default(),
@@ -207,11 +217,53 @@ pub async fn search(
     Ok(Some(page))
 }
 
-/// What a relevance search looks for: `phrase` (the query as typed, or corrected) ranks names
-/// that start with it first; `tsquery` (word prefixes) decides what matches.
+/// What a relevance search looks for: `phrase` (the query unaccented and lowercased, or
+/// corrected) ranks names that start with it first; `terms` decide what matches: every term
+/// must match, a term when one of its words starts a word of the product.
+#[derive(Debug)]
 struct Reading {
     phrase: String,
-    tsquery: String,
+    terms: Vec<Vec<String>>,
+}
+
+impl Reading {
+    /// The reading of a query already through `lower(f_unaccent(…))`; `None` without words.
+    fn of(normalized: &str) -> Option<Self> {
+        let words = query_words(normalized);
+        (!words.is_empty()).then(|| Self {
+            phrase: normalized.trim().to_owned(),
+            terms: words.into_iter().map(|w| vec![w]).collect(),
+        })
+    }
+
+    /// The query's own words, one per term.
+    fn words(&self) -> Vec<String> {
+        self.terms
+            .iter()
+            .filter_map(|t| t.first().cloned())
+            .collect()
+    }
+
+    /// The `to_tsquery('simple', …)` text: a conjunction of terms, each a disjunction of quoted
+    /// prefixes (`'cafe':* & ('chocolte':* | 'chocolate':*)`); `weight` `"A"` restricts them
+    /// to the name's words. Words are quoted literals: data, never syntax.
+    fn tsquery(&self, weight: &str) -> String {
+        self.terms
+            .iter()
+            .map(|alternatives| {
+                let group: Vec<String> = alternatives
+                    .iter()
+                    .map(|w| format!("{}:*{weight}", quoted(w)))
+                    .collect();
+                if group.len() == 1 {
+                    group.join("")
+                } else {
+                    format!("({})", group.join(" | "))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" & ")
+    }
 }
 
 /// The store, the price filters and the page (one row more than `limit`, to see a next page).
@@ -288,8 +340,8 @@ async fn prefix_page(
     let items = sqlx::query_as::<_, Hit>(db::sql(format!(
         "SELECT {HIT_COLUMNS} FROM product_search p
          WHERE p.store_id = $1
-           AND starts_with(p.search_name, lower(f_unaccent($2)))
-           AND p.search_doc @@ to_tsquery('simple', f_unaccent($3))
+           AND starts_with(p.search_name, $2)
+           AND p.search_doc @@ to_tsquery('simple', $3)
            AND ($4::bigint IS NULL OR p.price_minor >= $4)
            AND ($5::bigint IS NULL OR p.price_minor <= $5)
          ORDER BY p.search_name, p.product_id
@@ -298,7 +350,7 @@ async fn prefix_page(
     .bind(filter.store_id)
     .bind(&reading.phrase)
     // Restricted to the name's words: exactly the rows both ranking keys put first.
-    .bind(name_tsquery(&reading.tsquery))
+    .bind(reading.tsquery("A"))
     .bind(filter.min_price)
     .bind(filter.max_price)
     .bind(filter.limit + 1)
@@ -318,10 +370,10 @@ async fn prefix_hits(
     Ok(sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM product_search p
          WHERE p.store_id = $1
-           AND p.search_doc @@ to_tsquery('simple', f_unaccent($2)))",
+           AND p.search_doc @@ to_tsquery('simple', $2))",
     )
     .bind(filter.store_id)
-    .bind(&reading.tsquery)
+    .bind(reading.tsquery(""))
     .fetch_one(&mut **tx)
     .await?)
 }
@@ -333,18 +385,18 @@ async fn ranked(tx: &mut Tx, filter: &Filter, reading: &Reading) -> Result<Vec<H
     Ok(sqlx::query_as::<_, Hit>(db::sql(format!(
         "SELECT {HIT_COLUMNS} FROM product_search p
          WHERE p.store_id = $1
-           AND p.search_doc @@ to_tsquery('simple', f_unaccent($3))
+           AND p.search_doc @@ to_tsquery('simple', $3)
            AND ($5::bigint IS NULL OR p.price_minor >= $5)
            AND ($6::bigint IS NULL OR p.price_minor <= $6)
-         ORDER BY starts_with(p.search_name, lower(f_unaccent($2))) DESC,
-                  p.search_doc @@ to_tsquery('simple', f_unaccent($4)) DESC,
+         ORDER BY starts_with(p.search_name, $2) DESC,
+                  p.search_doc @@ to_tsquery('simple', $4) DESC,
                   p.search_name, p.product_id
          LIMIT $7 OFFSET $8"
     )))
     .bind(filter.store_id)
     .bind(&reading.phrase)
-    .bind(&reading.tsquery)
-    .bind(name_tsquery(&reading.tsquery))
+    .bind(reading.tsquery(""))
+    .bind(reading.tsquery("A"))
     .bind(filter.min_price)
     .bind(filter.max_price)
     .bind(filter.limit + 1)
@@ -359,8 +411,12 @@ const CORRECTIONS_PER_WORD: i64 = 3;
 /// The typo reading of `q`: each word may also be read as one of the store's name words
 /// (`search_words`) closest to it by trigram similarity (`%`, `pg_trgm.similarity_threshold`).
 /// The phrase takes each word's best correction. `None` when no word is close to anything.
-async fn corrected(tx: &mut Tx, store_id: Uuid, q: &str) -> Result<Option<Reading>, CatalogError> {
-    let words = query_words(q);
+async fn corrected(
+    tx: &mut Tx,
+    store_id: Uuid,
+    reading: &Reading,
+) -> Result<Option<Reading>, CatalogError> {
+    let words = reading.words();
     sqlx::query("SELECT set_config('pg_trgm.similarity_threshold', '0.3', true)")
         .execute(&mut **tx)
         .await?;
@@ -368,9 +424,9 @@ async fn corrected(tx: &mut Tx, store_id: Uuid, q: &str) -> Result<Option<Readin
         "SELECT w.i, v.word
          FROM unnest($2::text[]) WITH ORDINALITY AS w(word, i)
          CROSS JOIN LATERAL (
-             SELECT s.word, similarity(s.word, lower(f_unaccent(w.word))) AS sim
+             SELECT s.word, similarity(s.word, w.word) AS sim
              FROM search_words s
-             WHERE s.store_id = $1 AND s.word % lower(f_unaccent(w.word))
+             WHERE s.store_id = $1 AND s.word % w.word
              ORDER BY sim DESC, s.word
              LIMIT $3) v
          ORDER BY w.i, v.sim DESC, v.word",
@@ -385,12 +441,12 @@ async fn corrected(tx: &mut Tx, store_id: Uuid, q: &str) -> Result<Option<Readin
 
 /// Builds the corrected reading from the query's words and `(1-based word index, correction)`
 /// rows, best first per word. A word keeps its own prefix among its alternatives (it may match
-/// a description); corrections that are not plain letters and digits are ignored, so nothing
-/// from the table reaches the tsquery syntax.
+/// a description); corrections that are not plain letters and digits are ignored (and every
+/// word reaches the tsquery quoted, as data).
 fn correct(words: &[String], rows: &[(i64, String)]) -> Option<Reading> {
     let mut any = false;
     let mut phrase = Vec::new();
-    let mut groups = Vec::new();
+    let mut terms = Vec::new();
     for (i, word) in words.iter().enumerate() {
         let alternatives: Vec<&str> = rows
             .iter()
@@ -401,22 +457,18 @@ fn correct(words: &[String], rows: &[(i64, String)]) -> Option<Reading> {
             .collect();
         any |= !alternatives.is_empty();
         phrase.push(alternatives.first().copied().unwrap_or(word).to_owned());
-        let mut group = vec![format!("{word}:*")];
-        group.extend(
+        let mut term = vec![word.clone()];
+        term.extend(
             alternatives
                 .iter()
                 .filter(|c| **c != word.as_str())
-                .map(|c| format!("{c}:*")),
+                .map(|c| (*c).to_owned()),
         );
-        groups.push(if group.len() == 1 {
-            group.remove(0)
-        } else {
-            format!("({})", group.join(" | "))
-        });
+        terms.push(term);
     }
     any.then(|| Reading {
         phrase: phrase.join(" "),
-        tsquery: groups.join(" & "),
+        terms,
     })
 }
 
@@ -429,17 +481,30 @@ struct NamedHit {
 
 #[cfg(test)]
 mod tests {
-    use super::{correct, prefix_tsquery};
+    use super::{Reading, correct, quoted};
 
     #[test]
     fn builds_safe_prefix_queries() {
-        assert_eq!(prefix_tsquery("Choc").as_deref(), Some("choc:*"));
+        let tsquery = |q: &str| Reading::of(q).map(|r| r.tsquery(""));
+        assert_eq!(tsquery("choc").as_deref(), Some("'choc':*"));
         assert_eq!(
-            prefix_tsquery("café  do-zé").as_deref(),
-            Some("café:* & do:* & zé:*")
+            tsquery("café  do-zé").as_deref(),
+            Some("'café':* & 'do':* & 'zé':*")
         );
-        assert_eq!(prefix_tsquery("a' | !b:*").as_deref(), Some("a:* & b:*"));
-        assert_eq!(prefix_tsquery(" %% "), None);
+        assert_eq!(tsquery("a' | !b:*").as_deref(), Some("'a':* & 'b':*"));
+        // What f_unaccent makes of ⑴, ː, ʼ and ½: punctuation between words, never syntax.
+        assert_eq!(
+            tsquery("(1) : ' 1/2").as_deref(),
+            Some("'1':* & '1':* & '2':*")
+        );
+        assert_eq!(tsquery(" %% "), None);
+        assert_eq!(
+            Reading::of("cafe").map(|r| r.tsquery("A")).as_deref(),
+            Some("'cafe':*A")
+        );
+        assert_eq!(quoted(r"it's a\b"), r"'it''s a\\b'");
+        let long = "x".repeat(5000);
+        assert_eq!(Reading::of(&long).map(|r| r.terms[0][0].len()), Some(64));
     }
 
     #[test]
@@ -458,8 +523,8 @@ mod tests {
         let reading = correct(&words, &rows).expect("a word was corrected");
         assert_eq!(reading.phrase, "queijo artesanal vovo");
         assert_eq!(
-            reading.tsquery,
-            "queijo:* & (artesnal:* | artesanal:* | artesano:*) & vovo:*"
+            reading.tsquery(""),
+            "'queijo':* & ('artesnal':* | 'artesanal':* | 'artesano':*) & 'vovo':*"
         );
         assert!(correct(&words, &[]).is_none());
     }

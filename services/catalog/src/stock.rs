@@ -5,6 +5,15 @@
 //!   deadlock) and takes units only when every line can be met.
 //! - Idempotent twice over: the inbox makes a redelivered message a no-op, and the order id
 //!   makes a second command for the same order answer as the first did, reserving nothing more.
+//! - One order's commands run one at a time: reserve, release and commit each take a
+//!   transaction-scoped advisory lock on the order first thing (after the inbox record), so each
+//!   sees what the one before it committed. Without it a release could miss a reserve in flight
+//!   (its row inserted, not yet committed) and answer "released" while the units stay held.
+//! - Every answer says what happened: a write that changed no row is never reported as done.
+//! - Bounded arithmetic: an order takes at most [`MAX_QUANTITY`] units of one product (its
+//!   lines for that product added up); beyond it the order is rejected whole. A merged total
+//!   therefore always fits the `u32` of a [`StockLine`], and what a reservation records is
+//!   exactly what it took, so a release gives back exactly that.
 //! - Every answer (StockReserved / StockReservationRejected / StockReleased) commits with the
 //!   effect, through the outbox.
 //!
@@ -27,6 +36,10 @@ use uuid::Uuid;
 
 use crate::db;
 
+/// The most units of one product an order may reserve (all its lines for that product
+/// together). Far above any real basket, far below the `u32` a line carries.
+pub const MAX_QUANTITY: u32 = 1_000_000;
+
 /// Inbox handler names: one per command, so each records its own messages.
 pub const RESERVE: &str = "catalog.reserve-stock";
 pub const RELEASE: &str = "catalog.release-stock";
@@ -37,6 +50,25 @@ pub enum StockError {
     /// Transient as far as the command is concerned: try again later.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// A write found the order's rows not as the command read them (another command got there
+    /// first). Nothing was committed; the command is retried and then answers from what it sees.
+    #[error("the reservation of order {0} changed under the command")]
+    Raced(Uuid),
+}
+
+/// Serializes the commands of one order: waits for any other transaction working on the same
+/// order to finish, and holds the order until this transaction ends. Keyed on a 64-bit hash of
+/// the store and order ids (a collision only makes two orders wait for each other).
+async fn lock_order(
+    conn: &mut PgConnection,
+    store_id: Uuid,
+    order_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("catalog.order:{store_id}:{order_id}"))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// What a command did.
@@ -60,21 +92,41 @@ async fn store_exists(conn: &mut PgConnection, store_id: Uuid) -> Result<bool, s
         .await
 }
 
-/// Lines merged per product, ordered by product id (the lock order).
-fn merge(lines: &[StockLine]) -> BTreeMap<Uuid, i64> {
-    let mut merged = BTreeMap::new();
+/// Lines merged per product, ordered by product id (the lock order). `Err`: the lines (as
+/// asked) of every product whose total is beyond [`MAX_QUANTITY`].
+fn merge(lines: &[StockLine]) -> Result<BTreeMap<Uuid, u32>, Vec<StockLine>> {
+    let mut totals: BTreeMap<Uuid, u64> = BTreeMap::new();
     for line in lines {
-        *merged.entry(line.product_id).or_insert(0) += i64::from(line.quantity);
+        let total = totals.entry(line.product_id).or_insert(0);
+        *total = total.saturating_add(u64::from(line.quantity));
     }
-    merged
+    let mut merged = BTreeMap::new();
+    let mut beyond = Vec::new();
+    for (id, total) in totals {
+        match u32::try_from(total).ok().filter(|q| *q <= MAX_QUANTITY) {
+            Some(quantity) => {
+                merged.insert(id, quantity);
+            }
+            None => beyond.push(id),
+        }
+    }
+    if beyond.is_empty() {
+        Ok(merged)
+    } else {
+        Err(lines
+            .iter()
+            .filter(|l| beyond.contains(&l.product_id))
+            .cloned()
+            .collect())
+    }
 }
 
-fn as_lines(merged: &BTreeMap<Uuid, i64>) -> Vec<StockLine> {
+fn as_lines(merged: &BTreeMap<Uuid, u32>) -> Vec<StockLine> {
     merged
         .iter()
         .map(|(id, q)| StockLine {
             product_id: *id,
-            quantity: u32::try_from(*q).unwrap_or(u32::MAX),
+            quantity: *q,
         })
         .collect()
 }
@@ -97,58 +149,24 @@ pub async fn reserve(
     if !outbox::inbox::record(&mut tx, command.id, RESERVE).await? {
         return Ok(StockAnswer::Duplicate);
     }
+    lock_order(&mut tx, cmd.store_id, cmd.order_id).await?;
     let merged = merge(&cmd.lines);
-    let answer = |answer: StockAnswer| answer;
-    let reject = |reason: &str, unavailable: Vec<StockLine>| {
-        answer(StockAnswer::Rejected(StockReservationRejected {
-            order_id: cmd.order_id,
-            store_id: cmd.store_id,
-            reason: reason.to_owned(),
-            unavailable,
-        }))
-    };
+    let reject = |reason: &str, unavailable| rejected(cmd, reason, unavailable);
 
     let result = if !store_exists(&mut tx, cmd.store_id).await? {
-        reject("unknown store", as_lines(&merged))
-    } else if merged.is_empty() || merged.values().any(|q| *q <= 0) {
+        reject(
+            "unknown store",
+            merged.as_ref().map_or_else(|_| cmd.lines.clone(), as_lines),
+        )
+    } else if cmd.lines.is_empty() || cmd.lines.iter().any(|l| l.quantity == 0) {
         reject("an order needs lines of at least one unit", Vec::new())
     } else {
-        // Claim the order id first: a concurrent command for the same order waits here for the
-        // first to commit, then finds its row and answers the same.
-        let claimed = sqlx::query(
-            "INSERT INTO reservations (store_id, order_id, status, lines)
-             VALUES ($1, $2, 'reserved', $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(cmd.store_id)
-        .bind(cmd.order_id)
-        .bind(Json(as_lines(&merged)))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if claimed {
-            take_units(&mut tx, cmd, &merged).await?
-        } else {
-            let existing = sqlx::query_as::<_, Reservation>(
-                "SELECT status, reason, lines, unavailable FROM reservations
-                 WHERE store_id = $1 AND order_id = $2",
-            )
-            .bind(cmd.store_id)
-            .bind(cmd.order_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            match existing.status.as_str() {
-                "reserved" | "committed" => StockAnswer::Reserved(StockReserved {
-                    order_id: cmd.order_id,
-                    store_id: cmd.store_id,
-                    lines: existing.lines.0,
-                }),
-                "released" => reject("the order was already released", Vec::new()),
-                _ => reject(
-                    existing.reason.as_deref().unwrap_or("rejected"),
-                    existing.unavailable.0,
-                ),
-            }
+        match &merged {
+            Err(beyond) => reject(
+                &format!("more than {MAX_QUANTITY} units of one product"),
+                beyond.clone(),
+            ),
+            Ok(merged) => claim_and_take(&mut tx, cmd, merged).await?,
         }
     };
     answer_with(&mut tx, command, &result).await?;
@@ -156,14 +174,69 @@ pub async fn reserve(
     Ok(result)
 }
 
+fn rejected(cmd: &ReserveStock, reason: &str, unavailable: Vec<StockLine>) -> StockAnswer {
+    StockAnswer::Rejected(StockReservationRejected {
+        order_id: cmd.order_id,
+        store_id: cmd.store_id,
+        reason: reason.to_owned(),
+        unavailable,
+    })
+}
+
+/// Claims the order id and, if it is new, takes the units; otherwise answers as before.
+async fn claim_and_take(
+    tx: &mut PgConnection,
+    cmd: &ReserveStock,
+    merged: &BTreeMap<Uuid, u32>,
+) -> Result<StockAnswer, sqlx::Error> {
+    let reject = |reason: &str, unavailable| rejected(cmd, reason, unavailable);
+    // Claim the order id (under the order's lock, so no other command of it is in flight): a
+    // row already there is the answer of the command before.
+    let claimed = sqlx::query(
+        "INSERT INTO reservations (store_id, order_id, status, lines)
+             VALUES ($1, $2, 'reserved', $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(cmd.store_id)
+    .bind(cmd.order_id)
+    .bind(Json(as_lines(merged)))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    Ok(if claimed {
+        take_units(tx, cmd, merged).await?
+    } else {
+        let existing = sqlx::query_as::<_, Reservation>(
+            "SELECT status, reason, lines, unavailable FROM reservations
+                 WHERE store_id = $1 AND order_id = $2",
+        )
+        .bind(cmd.store_id)
+        .bind(cmd.order_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        match existing.status.as_str() {
+            "reserved" | "committed" => StockAnswer::Reserved(StockReserved {
+                order_id: cmd.order_id,
+                store_id: cmd.store_id,
+                lines: existing.lines.0,
+            }),
+            "released" => reject("the order was already released", Vec::new()),
+            _ => reject(
+                existing.reason.as_deref().unwrap_or("rejected"),
+                existing.unavailable.0,
+            ),
+        }
+    })
+}
+
 /// With the order's reservation row claimed: lock the products, check, take the units.
 async fn take_units(
     conn: &mut PgConnection,
     cmd: &ReserveStock,
-    merged: &BTreeMap<Uuid, i64>,
+    merged: &BTreeMap<Uuid, u32>,
 ) -> Result<StockAnswer, sqlx::Error> {
     let ids: Vec<Uuid> = merged.keys().copied().collect();
-    let quantities: Vec<i64> = merged.values().copied().collect();
+    let quantities: Vec<i64> = merged.values().copied().map(i64::from).collect();
     // Lock in id order; only products on sale can be reserved.
     let on_shelf: BTreeMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
         "SELECT id, stock FROM products
@@ -176,9 +249,9 @@ async fn take_units(
     .await?
     .into_iter()
     .collect();
-    let unavailable: BTreeMap<Uuid, i64> = merged
+    let unavailable: BTreeMap<Uuid, u32> = merged
         .iter()
-        .filter(|(id, q)| on_shelf.get(id).is_none_or(|stock| stock < q))
+        .filter(|(id, q)| on_shelf.get(id).is_none_or(|stock| *stock < i64::from(**q)))
         .map(|(id, q)| (*id, *q))
         .collect();
     if !unavailable.is_empty() {
@@ -262,6 +335,7 @@ pub async fn release(
     if !outbox::inbox::record(&mut tx, command.id, RELEASE).await? {
         return Ok(StockAnswer::Duplicate);
     }
+    lock_order(&mut tx, cmd.store_id, cmd.order_id).await?;
     let released = StockAnswer::Released(StockReleased {
         order_id: cmd.order_id,
         store_id: cmd.store_id,
@@ -279,7 +353,7 @@ pub async fn release(
         .await?;
         match existing.as_ref().map(|r| r.status.as_str()) {
             None => {
-                sqlx::query(
+                let inserted = sqlx::query(
                     "INSERT INTO reservations (store_id, order_id, status, reason)
                      VALUES ($1, $2, 'released', 'released before reserved')
                      ON CONFLICT DO NOTHING",
@@ -287,7 +361,11 @@ pub async fn release(
                 .bind(cmd.store_id)
                 .bind(cmd.order_id)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if inserted != 1 {
+                    return Err(StockError::Raced(cmd.order_id));
+                }
                 released
             }
             Some("reserved") => {
@@ -306,7 +384,7 @@ pub async fn release(
                 .bind(&quantities)
                 .execute(&mut *tx)
                 .await?;
-                mark(&mut tx, cmd.store_id, cmd.order_id, "released").await?;
+                mark(&mut tx, cmd.store_id, cmd.order_id, "reserved", "released").await?;
                 released
             }
             Some("committed") => StockAnswer::Nothing("the order's stock is already sold"),
@@ -329,6 +407,7 @@ pub async fn commit(
     if !outbox::inbox::record(&mut tx, command.id, COMMIT).await? {
         return Ok(StockAnswer::Duplicate);
     }
+    lock_order(&mut tx, cmd.store_id, cmd.order_id).await?;
     let status: Option<String> = sqlx::query_scalar(
         "SELECT status FROM reservations WHERE store_id = $1 AND order_id = $2 FOR UPDATE",
     )
@@ -338,7 +417,7 @@ pub async fn commit(
     .await?;
     let result = match status.as_deref() {
         Some("reserved") => {
-            mark(&mut tx, cmd.store_id, cmd.order_id, "committed").await?;
+            mark(&mut tx, cmd.store_id, cmd.order_id, "reserved", "committed").await?;
             StockAnswer::Committed
         }
         Some("committed") => StockAnswer::Committed,
@@ -352,20 +431,28 @@ pub async fn commit(
     Ok(result)
 }
 
+/// Moves the order's reservation from `from` to `to`; a row not in `from` any more is a race.
 async fn mark(
     conn: &mut PgConnection,
     store_id: Uuid,
     order_id: Uuid,
-    status: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE reservations SET status = $3, updated_at = now() WHERE store_id = $1 AND order_id = $2",
+    from: &str,
+    to: &str,
+) -> Result<(), StockError> {
+    let moved = sqlx::query(
+        "UPDATE reservations SET status = $4, updated_at = now()
+         WHERE store_id = $1 AND order_id = $2 AND status = $3",
     )
     .bind(store_id)
     .bind(order_id)
-    .bind(status)
+    .bind(from)
+    .bind(to)
     .execute(conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if moved != 1 {
+        return Err(StockError::Raced(order_id));
+    }
     Ok(())
 }
 
@@ -397,8 +484,10 @@ impl Handler for StockHandler {
                 Outcome::Done
             }
             // Unknown stores and products are answers, not errors; what is left is the
-            // database being away (pause, no attempt spent) or busy (retry), which time cures.
+            // database being away (pause, no attempt spent) or busy (retry), or a command that
+            // lost a race for its order (retry), which time cures.
             Err(StockError::Database(error)) => outbox::classify::outcome_of(&error),
+            Err(error @ StockError::Raced(_)) => Outcome::Retry(error.to_string()),
         }
     }
 }

@@ -178,3 +178,103 @@ async fn expired_keys_of_every_store_are_trimmed(pool: PgPool) -> anyhow::Result
     );
     Ok(())
 }
+
+/// A key past its expiry is absent: the same Idempotency-Key (with another request, even) is a
+/// fresh request, not a replay of the expired answer nor a "reused" refusal.
+#[sqlx::test(migrations = false)]
+async fn an_expired_key_makes_a_fresh_request(pool: PgPool) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let m = app.create_store("expira").await?;
+    let first = post(
+        &app,
+        "/admin/products",
+        Some(&m.key),
+        "k-old",
+        &product("SKU-1", "Café"),
+    )
+    .await?;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await?;
+    // The hourly trim has not run yet; the row is past its day.
+    sqlx::query("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+        .execute(&app.pool)
+        .await?;
+
+    let second = post(
+        &app,
+        "/admin/products",
+        Some(&m.key),
+        "k-old",
+        &product("SKU-2", "Chá"),
+    )
+    .await?;
+    assert_eq!(
+        second.status(),
+        StatusCode::CREATED,
+        "{:?}",
+        second.text().await
+    );
+    let second: Value = second.json().await?;
+    assert_ne!(second["id"], first["id"]);
+    assert_eq!(second["sku"], "SKU-2");
+    assert_eq!(app.count("products").await?, 2);
+    // The key is current again, for the new request: a repeat replays that one.
+    let again = post(
+        &app,
+        "/admin/products",
+        Some(&m.key),
+        "k-old",
+        &product("SKU-2", "Chá"),
+    )
+    .await?;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.json::<Value>().await?["id"], second["id"]);
+    assert_eq!(app.count("products").await?, 2);
+    Ok(())
+}
+
+/// Row-level security: a store's transaction (as `db::begin_for` opens it, on the service's
+/// plain role) never reads another store's idempotency rows, expired or not.
+#[sqlx::test(migrations = false)]
+async fn a_store_cannot_read_another_stores_expired_keys(pool: PgPool) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let a = app.create_store("dona-a").await?;
+    let b = app.create_store("dona-b").await?;
+    for key in ["k-1", "k-2"] {
+        let response = post(
+            &app,
+            "/admin/products",
+            Some(&a.key),
+            key,
+            &product(key, "Café"),
+        )
+        .await?;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    sqlx::query(
+        "UPDATE idempotency_keys SET created_at = now() - interval '2 days' WHERE scope = $1",
+    )
+    .bind(&a.id)
+    .execute(&app.pool)
+    .await?;
+
+    let service = crate::helpers::app_pool(&app.pool).await?;
+    let mut tx = catalog::db::begin_for(&service, b.id.parse()?).await?;
+    let seen: Vec<(String, Option<Value>)> =
+        sqlx::query_as("SELECT scope, body FROM idempotency_keys WHERE scope <> 'public'")
+            .fetch_all(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    assert!(seen.is_empty(), "store b read store a's rows: {seen:?}");
+
+    // Nor does a transaction that names no store.
+    let seen: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM idempotency_keys WHERE scope <> 'public'")
+            .fetch_one(&service)
+            .await?;
+    assert_eq!(seen, 0);
+    // The owner still sees them (and the trim, as the service's role, removes them).
+    assert_eq!(app.count("idempotency_keys").await?, 2);
+    assert_eq!(catalog::idempotency::trim(&service).await?, 2);
+    Ok(())
+}

@@ -69,7 +69,7 @@ async fn products_change_with_growing_versions_and_delete_softly(
         app.http
             .patch(&url)
             .bearer_auth(&m.key)
-            .json(&json!({"stock": 1}))
+            .json(&json!({"stock_delta": 1}))
             .send()
             .await?,
         StatusCode::NOT_FOUND,
@@ -313,5 +313,166 @@ async fn refused_requests_change_nothing(pool: PgPool) -> anyhow::Result<()> {
     assert_eq!(app.count("outbox").await?, 2);
     let unknown_route = app.http.get(app.at("/nowhere")).send().await?;
     problem(unknown_route, StatusCode::NOT_FOUND).await?;
+    Ok(())
+}
+
+/// The merchant reads the product (10 on the shelf), an order reserves 3, then the merchant
+/// adds 5 received units: the shelf holds 12, and the reservation is not overwritten. An
+/// absolute `stock` in a PATCH (which would overwrite it) is refused, naming the field.
+#[sqlx::test(migrations = false)]
+async fn a_stock_change_never_overwrites_a_reservation(pool: PgPool) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let m = app.create_store("deposito").await?;
+    let created = app
+        .create_product(&m.key, json!({"name": "Café", "sku": "CAFE", "price_minor": 100, "currency": "BRL", "stock": 10}))
+        .await?;
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let url = app.at(&format!("/admin/products/{id}"));
+    let read: Value = app
+        .http
+        .get(&url)
+        .bearer_auth(&m.key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(read["stock"], 10);
+
+    // Between the merchant's read and write, checkout reserves 3 units.
+    let service = crate::helpers::app_pool(&app.pool).await?;
+    let store: uuid::Uuid = m.id.parse()?;
+    let order = uuid::Uuid::now_v7();
+    let reserved = catalog::stock::reserve(
+        &service,
+        &contracts::Envelope::new(
+            Some(store),
+            contracts::catalog::ReserveStock {
+                order_id: order,
+                store_id: store,
+                lines: vec![contracts::catalog::StockLine {
+                    product_id: id.parse()?,
+                    quantity: 3,
+                }],
+            },
+        ),
+    )
+    .await?;
+    assert!(
+        matches!(reserved, catalog::stock::StockAnswer::Reserved(_)),
+        "{reserved:?}"
+    );
+
+    // The merchant received 5 more units.
+    let response = app
+        .http
+        .patch(&url)
+        .bearer_auth(&m.key)
+        .json(&json!({"stock_delta": 5}))
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let patched: Value = response.json().await?;
+    assert_eq!(patched["stock"], 12, "10 - 3 reserved + 5 received");
+
+    // Setting the count the merchant saw would erase the reservation: refused.
+    let absolute = app
+        .http
+        .patch(&url)
+        .bearer_auth(&m.key)
+        .json(&json!({"stock": 15}))
+        .send()
+        .await?;
+    let body = problem(absolute, StatusCode::UNPROCESSABLE_ENTITY).await?;
+    assert_eq!(body["errors"][0]["field"], "stock");
+    // Taking more than the shelf holds: refused, nothing changes.
+    let too_many = app
+        .http
+        .patch(&url)
+        .bearer_auth(&m.key)
+        .json(&json!({"stock_delta": -13}))
+        .send()
+        .await?;
+    let body = problem(too_many, StatusCode::UNPROCESSABLE_ENTITY).await?;
+    assert_eq!(body["errors"][0]["field"], "stock_delta");
+    let now: Value = app
+        .http
+        .get(&url)
+        .bearer_auth(&m.key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(now["stock"], 12);
+
+    // The order is cancelled: its 3 units come back on top of the merchant's change.
+    catalog::stock::release(
+        &service,
+        &contracts::Envelope::new(
+            Some(store),
+            contracts::catalog::ReleaseStock {
+                order_id: order,
+                store_id: store,
+            },
+        ),
+    )
+    .await?;
+    let now: Value = app
+        .http
+        .get(&url)
+        .bearer_auth(&m.key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(now["stock"], 15);
+    Ok(())
+}
+
+/// Stock counts are bounded at the edge: beyond the bound is a 422 naming the field, and
+/// nothing changes.
+#[sqlx::test(migrations = false)]
+async fn stock_beyond_its_bound_is_refused_naming_the_field(pool: PgPool) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let m = app.create_store("limites").await?;
+    let mut huge = product("HUGE", "Grão");
+    huge["stock"] = json!(1_000_000_001_i64);
+    let response = app
+        .http
+        .post(app.at("/admin/products"))
+        .bearer_auth(&m.key)
+        .json(&huge)
+        .send()
+        .await?;
+    let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await?;
+    assert_eq!(body["errors"][0]["field"], "stock");
+    assert_eq!(app.count("products").await?, 0);
+
+    let mut full = product("FULL", "Grão");
+    full["stock"] = json!(1_000_000_000_i64);
+    let created = app.create_product(&m.key, full).await?;
+    let url = app.at(&format!(
+        "/admin/products/{}",
+        created["id"].as_str().expect("an id")
+    ));
+    for delta in [json!(1), json!(i64::MAX), json!(i64::MIN)] {
+        let response = app
+            .http
+            .patch(&url)
+            .bearer_auth(&m.key)
+            .json(&json!({"stock_delta": delta}))
+            .send()
+            .await?;
+        let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await?;
+        assert_eq!(body["errors"][0]["field"], "stock_delta", "{delta}");
+    }
+    let now: Value = app
+        .http
+        .get(&url)
+        .bearer_auth(&m.key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(now["stock"], 1_000_000_000_i64);
     Ok(())
 }

@@ -217,3 +217,121 @@ async fn search_pages_in_both_orders(pool: PgPool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Characters that `f_unaccent` turns into tsquery syntax (`⑴`→`(1)`, `ː`→`:`, `ʼ`→`'`,
+/// `½`→` 1/2`), alone and among words, and a NUL: each is an ordinary search (200).
+#[sqlx::test(migrations = false)]
+async fn unicode_that_unaccents_into_query_syntax_is_searched_as_words(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let m = app.create_store("simbolos").await?;
+    app.create_product(
+        &m.key,
+        json!({"name": "Chocolate ½ Amargo", "sku": "C1", "price_minor": 100, "currency": "BRL"}),
+    )
+    .await?;
+    for q in [
+        "⑴",
+        "ː",
+        "ʼ",
+        "½",
+        "choc⑴",
+        "chocː",
+        "chocʼ",
+        "choc½",
+        "⑴ choc",
+        "ʼchoc ːamar",
+        "choc\0",
+    ] {
+        let response = app
+            .http
+            .get(app.at("/stores/simbolos/products"))
+            .query(&[("q", q)])
+            .send()
+            .await?;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{q:?}: {}",
+            response.text().await?
+        );
+    }
+    // The words around them still find what they name.
+    assert_eq!(
+        names(&app, "simbolos", &[("q", "ʼchoc ːamar")]).await?,
+        ["Chocolate ½ Amargo"]
+    );
+    Ok(())
+}
+
+/// Property: whatever Unicode a shopper types, search answers (a page, possibly empty), never
+/// an error. Runs the search function against the real database, as the service's plain role.
+#[sqlx::test(migrations = false)]
+async fn search_answers_any_unicode_without_error(pool: PgPool) -> anyhow::Result<()> {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+    let app = spawn(pool).await?;
+    let m = app.create_store("qualquer").await?;
+    for (i, name) in [
+        "Café Torrado",
+        "Chocolate 70%",
+        "Pão de Queijo",
+        "Açaí ½ kg",
+    ]
+    .iter()
+    .enumerate()
+    {
+        app.create_product(
+            &m.key,
+            json!({"name": name, "description": "Feito à mão", "sku": format!("S{i}"), "price_minor": 100, "currency": "BRL"}),
+        )
+        .await?;
+    }
+    let options = (*app.pool.connect_options()).clone();
+    // Proptest drives a synchronous closure: give it a runtime and a pool of its own.
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let pool = runtime.block_on(async {
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::Executor::execute(&mut *conn, "SET ROLE catalog_it_app").await?;
+                        Ok(())
+                    })
+                })
+                .connect_with(options)
+                .await
+        })?;
+        // Arbitrary strings, and strings dense in what query syntax and unaccent care about.
+        let text = prop_oneof![
+            any::<String>(),
+            "[⑴⑵ːʼ½¼ﬁ℃™…‐–'\"&|!():*<>\\\\ \\-a-zA-Z0-9çãéü\u{0}-\u{1f}\u{300}-\u{36f}]{0,24}",
+        ];
+        let mut runner = TestRunner::new(Config {
+            cases: 300,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let outcome = runner.run(&text, |q| {
+            let query = catalog::search::SearchQuery {
+                q: Some(q.clone()),
+                limit: 20,
+                ..Default::default()
+            };
+            match runtime.block_on(catalog::search::search(&pool, "qualquer", query)) {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(TestCaseError::fail(format!("{q:?}: store not found"))),
+                Err(error) => Err(TestCaseError::fail(format!("{q:?}: {error}"))),
+            }
+        });
+        runtime.block_on(pool.close());
+        outcome.map_err(|e| anyhow::anyhow!("{e}"))
+    })
+    .await??;
+    Ok(())
+}

@@ -77,6 +77,18 @@ impl Shelf {
         .correlated(order)
     }
 
+    /// How many `kind` events the outbox holds for `order`.
+    async fn events_for(&self, kind: &str, order: Uuid) -> anyhow::Result<usize> {
+        let order = order.to_string();
+        Ok(self
+            .app
+            .outbox()
+            .await?
+            .iter()
+            .filter(|(k, p)| k == kind && p["order_id"] == order.as_str())
+            .count())
+    }
+
     async fn events(&self, kind: &str) -> anyhow::Result<usize> {
         Ok(self
             .app
@@ -426,5 +438,150 @@ async fn the_handler_pauses_without_spending_an_attempt_when_the_database_is_awa
         queue: "catalog.commands".into(),
     };
     assert!(matches!(handler.handle(incoming).await, Outcome::Reject(_)));
+    Ok(())
+}
+
+/// Reserve and release of one order racing (each on its own connection), many times: whatever
+/// order they land in, the shelf, the reservation and the published answers agree. Never a
+/// StockReleased while the order's units stay held; never units held for a released order.
+#[sqlx::test(migrations = false)]
+async fn racing_reserve_and_release_of_one_order_agree_with_their_events(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let shelf = Shelf::new(pool).await?;
+    let product = shelf.product("RACE", 1_000).await?;
+    let mut held = 0_i64;
+    for round in 0..50 {
+        let order = Uuid::now_v7();
+        let reserve = shelf.reserve(order, &[(product, 2)]);
+        let release = Envelope::new(
+            Some(shelf.store),
+            ReleaseStock {
+                order_id: order,
+                store_id: shelf.store,
+            },
+        );
+        let (reserved, released) = tokio::join!(
+            stock::reserve(&shelf.pool, &reserve),
+            stock::release(&shelf.pool, &release)
+        );
+        let (reserved, released) = (reserved?, released?);
+        let status: String = sqlx::query_scalar(
+            "SELECT status FROM reservations WHERE store_id = $1 AND order_id = $2",
+        )
+        .bind(shelf.store)
+        .bind(order)
+        .fetch_one(&shelf.app.pool)
+        .await?;
+        let said_released = shelf.events_for("catalog.StockReleased", order).await?;
+        let said_reserved = shelf.events_for("catalog.StockReserved", order).await?;
+        if status == "reserved" {
+            held += 2;
+            assert_eq!(said_released, 0, "round {round}: released said, units held");
+            assert!(
+                matches!(released, StockAnswer::Nothing(_)),
+                "round {round}: {released:?}"
+            );
+            assert_eq!(said_reserved, 1, "round {round}");
+        } else {
+            assert_eq!(status, "released", "round {round}");
+            assert_eq!(said_released, 1, "round {round}: {released:?}");
+            // Reserved then released, or released first (the late reserve is rejected).
+            assert!(
+                matches!(
+                    reserved,
+                    StockAnswer::Reserved(_) | StockAnswer::Rejected(_)
+                ),
+                "round {round}: {reserved:?}"
+            );
+        }
+        assert_eq!(
+            shelf.stock(product).await?,
+            1_000 - held,
+            "round {round}: units held only for reserved orders ({status})"
+        );
+    }
+    Ok(())
+}
+
+/// An order's quantities are bounded per product (its lines added up), so what a reservation
+/// records is exactly what it took: two lines of `u32::MAX` are a rejection (nothing taken),
+/// never units taken in full and recorded clamped.
+#[sqlx::test(migrations = false)]
+async fn quantities_beyond_the_bound_are_rejected_never_truncated(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let shelf = Shelf::new(pool).await?;
+    let plenty = 1_000_000_000_000_i64;
+    let product = shelf.product("HUGE", plenty).await?;
+    let release = |order| {
+        Envelope::new(
+            Some(shelf.store),
+            ReleaseStock {
+                order_id: order,
+                store_id: shelf.store,
+            },
+        )
+    };
+
+    // Each line fits a u32; together they do not.
+    let order = Uuid::now_v7();
+    let answer = stock::reserve(
+        &shelf.pool,
+        &shelf.reserve(order, &[(product, u32::MAX), (product, u32::MAX)]),
+    )
+    .await?;
+    stock::release(&shelf.pool, &release(order)).await?;
+    assert_eq!(
+        shelf.stock(product).await?,
+        plenty,
+        "nothing lost: {answer:?}"
+    );
+    match answer {
+        StockAnswer::Rejected(r) => {
+            assert!(r.reason.contains("1000000"), "{}", r.reason);
+            assert_eq!(
+                r.unavailable,
+                vec![
+                    StockLine {
+                        product_id: product,
+                        quantity: u32::MAX
+                    };
+                    2
+                ]
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // The bound is on the product's total, not the line.
+    let split = stock::reserve(
+        &shelf.pool,
+        &shelf.reserve(Uuid::now_v7(), &[(product, 600_000), (product, 400_001)]),
+    )
+    .await?;
+    assert!(matches!(split, StockAnswer::Rejected(_)), "{split:?}");
+    assert_eq!(shelf.stock(product).await?, plenty);
+
+    // At the bound: reserved, and released in full.
+    let order = Uuid::now_v7();
+    let at_bound = stock::reserve(
+        &shelf.pool,
+        &shelf.reserve(order, &[(product, 600_000), (product, 400_000)]),
+    )
+    .await?;
+    match at_bound {
+        StockAnswer::Reserved(r) => assert_eq!(
+            r.lines,
+            vec![StockLine {
+                product_id: product,
+                quantity: 1_000_000
+            }]
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(shelf.stock(product).await?, plenty - 1_000_000);
+    stock::release(&shelf.pool, &release(order)).await?;
+    assert_eq!(shelf.stock(product).await?, plenty);
     Ok(())
 }
