@@ -146,11 +146,15 @@ impl Health {
         let broker = {
             let bus = bus.clone();
             Check::degrading("broker", move || {
-                let connected = bus.get().map(|bus| bus.is_connected());
+                let state = bus.get().map(|bus| (bus.is_connected(), bus.is_blocked()));
                 async move {
-                    match connected {
-                        Some(true) => Ok(()),
-                        Some(false) => Err("connection lost; reconnecting".to_owned()),
+                    match state {
+                        Some((true, false)) => Ok(()),
+                        Some((true, true)) => Err(
+                            "the broker blocks publishing (resource alarm); events wait in the outbox"
+                                .to_owned(),
+                        ),
+                        Some((false, _)) => Err("connection lost; reconnecting".to_owned()),
                         None => Err("not connected yet; retrying".to_owned()),
                     }
                 }
