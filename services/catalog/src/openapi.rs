@@ -111,10 +111,20 @@ pub fn document() -> Value {
                 "summary": "The key's store", "operationId": "getStore", "security": admin,
                 "responses": {"200": ok("The store", "Store"), "401": problem("Missing or invalid admin key")}
             }},
-            "/admin/store/domain": {"put": {
-                "summary": "Set (or with null, remove) the store's custom domain", "operationId": "setDomain", "security": admin,
-                "requestBody": body("SetDomain"),
-                "responses": {"200": ok("The store", "Store"), "401": problem("Missing or invalid admin key"), "409": problem("Domain taken by another store"), "422": problem("Not a valid hostname")}
+            "/admin/store/domain": {
+                "put": {
+                    "summary": "Claim (or with null, drop) a custom domain; it stays pending until its TXT record is verified", "operationId": "setDomain", "security": admin,
+                    "requestBody": body("SetDomain"),
+                    "responses": {"200": ok("The store", "Store"), "401": problem("Missing or invalid admin key"), "409": problem("Domain verified by another store"), "422": problem("Not a valid hostname")}
+                },
+                "get": {
+                    "summary": "The custom domain's claim and the DNS TXT record that proves it", "operationId": "getDomain", "security": admin,
+                    "responses": {"200": ok("The claim", "DomainClaim"), "401": problem("Missing or invalid admin key"), "404": problem("No custom domain")}
+                }
+            },
+            "/admin/store/domain/verify": {"post": {
+                "summary": "Look the TXT record up now; the domain is verified (and resolves) when it holds the token", "operationId": "verifyDomain", "security": admin,
+                "responses": {"200": ok("The claim, verified", "DomainClaim"), "401": problem("Missing or invalid admin key"), "404": problem("No custom domain"), "409": problem("Another store verified the domain first, or the claim changed meanwhile"), "422": problem("`domain-not-verified`: the record is missing or holds another value (the detail names what was found)")}
             }},
             "/admin/store/logo": {"put": {
                 "summary": "Upload the logo: the raw image as the body; its type is read from the bytes", "operationId": "setLogo", "security": admin,
@@ -168,12 +178,18 @@ pub fn document() -> Value {
                 "Store": {"type": "object", "required": ["id", "slug", "name", "contact_email", "temporary_domain", "version"], "properties": {
                     "id": {"type": "string", "format": "uuid"}, "slug": {"type": "string"}, "name": {"type": "string"},
                     "contact_email": {"type": "string"}, "temporary_domain": {"type": "string"},
-                    "custom_domain": {"type": ["string", "null"]}, "logo_url": {"type": ["string", "null"]},
+                    "custom_domain": {"type": ["string", "null"], "description": "Claimed; serves the store only once verified"},
+                    "custom_domain_status": {"type": ["string", "null"], "enum": ["pending", "verified", null]},
+                    "logo_url": {"type": ["string", "null"]},
                     "version": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
                 "StoreWithKey": {"allOf": [{"$ref": "#/components/schemas/Store"}, {"type": "object", "required": ["admin_key"], "properties": {"admin_key": {"type": "string", "description": "Shown once"}}}]},
                 "PublicStore": {"type": "object", "properties": {
                     "id": {"type": "string", "format": "uuid"}, "slug": {"type": "string"}, "name": {"type": "string"},
-                    "temporary_domain": {"type": "string"}, "custom_domain": {"type": ["string", "null"]}, "logo_url": {"type": ["string", "null"]}}},
+                    "temporary_domain": {"type": "string"}, "custom_domain": {"type": ["string", "null"], "description": "Only a verified one"}, "logo_url": {"type": ["string", "null"]}}},
+                "DomainClaim": {"type": "object", "required": ["domain", "status", "txt_record"], "properties": {
+                    "domain": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "verified"]},
+                    "txt_record": {"type": "object", "required": ["name", "value"], "description": "The record to create in the domain's DNS", "properties": {
+                        "name": {"type": "string", "example": "_summit-challenge.shop.example.com"}, "value": {"type": "string", "description": "The token: 256 random bits, hex"}}}}},
                 "SetDomain": {"type": "object", "additionalProperties": false, "required": ["custom_domain"], "properties": {"custom_domain": {"type": ["string", "null"], "format": "hostname"}}},
                 "NewProduct": {"type": "object", "additionalProperties": false, "required": ["name", "sku", "price_minor", "currency"], "properties": {
                     "name": {"type": "string", "minLength": 1, "maxLength": 200}, "description": {"type": "string", "maxLength": 5000, "default": ""},

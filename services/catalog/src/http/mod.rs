@@ -51,7 +51,11 @@ pub fn router(state: AppState) -> Router {
         .route("/stores/{slug}/products", get(public::search))
         .route("/stores/{slug}/logo", get(public::logo))
         .route("/admin/store", get(stores::show))
-        .route("/admin/store/domain", put(stores::set_domain))
+        .route(
+            "/admin/store/domain",
+            put(stores::set_domain).get(stores::show_domain),
+        )
+        .route("/admin/store/domain/verify", post(stores::verify_domain))
         .route("/admin/store/logo", put(stores::set_logo))
         .route("/admin/store/rotate-key", post(stores::rotate_key))
         .route(
@@ -100,6 +104,20 @@ impl From<CatalogError> for ApiError {
                 "Idempotency key reused",
             )
             .detail("this Idempotency-Key was used for a different request"),
+            CatalogError::DomainNotVerified { .. } => {
+                let detail = error.to_string();
+                let mut problem = Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "domain-not-verified",
+                    "Domain not verified",
+                )
+                .detail(detail.clone());
+                problem.errors.push(service_kit::problem::FieldError {
+                    field: "custom_domain".into(),
+                    message: detail,
+                });
+                problem
+            }
             CatalogError::Database(error) => Problem::from(error),
         })
     }

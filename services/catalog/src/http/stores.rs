@@ -10,6 +10,7 @@ use service_kit::ProblemJson;
 
 use super::{Admin, ApiResult, AppState, IdempotentJson, Params, replay};
 use crate::CatalogError;
+use crate::custom_domain::DomainView;
 use crate::idempotency::{Outcome, RequestKey};
 use crate::store::{self, CreateStore, PublicStore, StoreView, WithKey};
 
@@ -69,6 +70,25 @@ pub async fn set_domain(
         .ok_or_else(|| CatalogError::invalid("custom_domain", "is required (null removes it)"))?;
     let store = store::set_domain(&state.pool, &state.config, store.id, domain.as_deref()).await?;
     Ok(Json(store.view(&state.config)))
+}
+
+/// The custom domain's claim and the TXT record that proves it.
+pub async fn show_domain(Admin(store): Admin) -> ApiResult<Json<DomainView>> {
+    Ok(Json(
+        store
+            .domain_view()
+            .ok_or(CatalogError::NotFound("custom domain"))?,
+    ))
+}
+
+/// Looks the challenge record up now; verifies the domain when it holds the token.
+pub async fn verify_domain(
+    State(state): State<AppState>,
+    Admin(store): Admin,
+) -> ApiResult<Json<DomainView>> {
+    Ok(Json(
+        store::verify_domain(&state.pool, &state.config, &store).await?,
+    ))
 }
 
 /// The raw image bytes are the body; `Content-Type` is ignored in favour of the bytes.

@@ -14,6 +14,8 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/stores/{slug}/logo"),
     ("get", "/admin/store"),
     ("put", "/admin/store/domain"),
+    ("get", "/admin/store/domain"),
+    ("post", "/admin/store/domain/verify"),
     ("put", "/admin/store/logo"),
     ("post", "/admin/store/rotate-key"),
     ("post", "/admin/products"),
