@@ -38,7 +38,7 @@ pub const CHALLENGE_LABEL: &str = "_summit-challenge";
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where a claim stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pending,
@@ -75,15 +75,19 @@ pub fn challenge_name(domain: &str) -> String {
     format!("{CHALLENGE_LABEL}.{domain}")
 }
 
-/// The record the merchant is asked to create.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The record the merchant is asked to create at the domain's DNS host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TxtRecord {
+    /// `_summit-challenge.<domain>`.
+    #[schema(example = "_summit-challenge.shop.example.com")]
     pub name: String,
+    /// The token: 256 random bits, hex.
     pub value: String,
 }
 
 /// `GET /admin/store/domain`: the claim and the record that proves it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DomainClaim)]
 pub struct DomainView {
     pub domain: String,
     pub status: Status,

@@ -10,6 +10,7 @@ use contracts::Envelope;
 use contracts::catalog::{StoreCreated, StoreUpdated};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::admin_key::{self, AdminKey};
@@ -20,11 +21,16 @@ use crate::slug::Slug;
 use crate::{CatalogConfig, CatalogError, db, hostname, logo};
 
 /// `POST /stores` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateStore {
+    /// 1-100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// 3-63 lowercase letters, digits and inner hyphens; reserved words refused.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")]
     pub slug: String,
+    #[schema(format = Email)]
     pub contact_email: String,
 }
 
@@ -51,7 +57,8 @@ pub struct Store {
 }
 
 /// What the API shows of a store (never the key's hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Store)]
 pub struct StoreView {
     pub id: Uuid,
     pub slug: String,
@@ -69,10 +76,12 @@ pub struct StoreView {
 }
 
 /// A store with its admin key: the answer to creation and rotation (the key is shown then only).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = StoreWithKey)]
 pub struct WithKey {
     #[serde(flatten)]
     pub store: StoreView,
+    /// Shown once.
     pub admin_key: String,
 }
 
@@ -86,7 +95,7 @@ impl WithKey {
 }
 
 /// What anyone may learn about a store from its host.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PublicStore {
     pub id: Uuid,
     pub slug: String,
