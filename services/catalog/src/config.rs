@@ -1,5 +1,7 @@
 //! Catalog's own settings, beside the runtime's. Every one has a local default.
 
+use std::net::SocketAddr;
+
 use service_kit::config::{ConfigError, env_or};
 
 #[derive(Debug, Clone)]
@@ -12,6 +14,9 @@ pub struct CatalogConfig {
     pub logo_max_bytes: usize,
     /// `JSON_MAX_BYTES`: the largest JSON body accepted (default 64 KiB).
     pub json_max_bytes: usize,
+    /// `DNS_RESOLVER` (`ip:port`): the resolver that custom domains' TXT challenges are looked
+    /// up through; unset, the system's (`/etc/resolv.conf`).
+    pub dns_resolver: Option<SocketAddr>,
 }
 
 impl Default for CatalogConfig {
@@ -21,6 +26,7 @@ impl Default for CatalogConfig {
             public_url: "http://127.0.0.1:8081".into(),
             logo_max_bytes: 1024 * 1024,
             json_max_bytes: 64 * 1024,
+            dns_resolver: None,
         }
     }
 }
@@ -35,6 +41,15 @@ impl CatalogConfig {
                 .to_owned(),
             logo_max_bytes: env_or("LOGO_MAX_BYTES", default.logo_max_bytes)?,
             json_max_bytes: env_or("JSON_MAX_BYTES", default.json_max_bytes)?,
+            dns_resolver: match std::env::var("DNS_RESOLVER") {
+                Ok(raw) if !raw.trim().is_empty() => {
+                    Some(raw.trim().parse().map_err(|_| ConfigError {
+                        name: "DNS_RESOLVER".into(),
+                        value: raw.clone(),
+                    })?)
+                }
+                _ => None,
+            },
         })
     }
 

@@ -24,6 +24,13 @@ pub enum CatalogError {
     /// An Idempotency-Key already used for a different request (422).
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
+    /// A custom domain's challenge record is not (yet) what it must be (422).
+    #[error("expected a TXT record {record} with the value {expected}; found {found}")]
+    DomainNotVerified {
+        record: String,
+        expected: String,
+        found: String,
+    },
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }

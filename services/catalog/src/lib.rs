@@ -5,6 +5,8 @@
 //! - [`error`]: [`CatalogError`], the one error of the domain; mapped to a problem once, in
 //!   [`http`].
 //! - [`slug`], [`admin_key`], [`hostname`], [`logo`]: value rules as plain functions.
+//! - [`custom_domain`]: proving a custom domain with a DNS TXT challenge; only a verified
+//!   domain resolves to its store.
 //! - [`idempotency`]: `Idempotency-Key` on HTTP writes, recorded with their effect.
 //! - [`db`]: the tenant transaction — every write and every tenant read runs in a transaction
 //!   that names its store for row-level security.
@@ -18,6 +20,7 @@
 pub mod admin_key;
 pub mod config;
 pub mod cursor;
+pub mod custom_domain;
 pub mod db;
 pub mod error;
 pub mod hostname;

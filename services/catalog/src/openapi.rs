@@ -1,208 +1,88 @@
-//! `GET /openapi.json`: the API in OpenAPI 3.1. Hand-maintained (a JSON document is cheaper
-//! here than deriving one); the `openapi` integration test checks that every documented
-//! operation is served and every served route is documented.
+//! The API's OpenAPI 3.1 document, derived from the router: every route is registered through
+//! utoipa-axum's `routes!` ([`crate::http::api`]), which adds the handler's `#[utoipa::path]`
+//! operation to the document as it adds the handler to the router. A route cannot be served
+//! without being described, nor described without being served.
+//!
+//! - `GET /openapi.json` serves the document (and is described in it).
+//! - `GET /docs` serves Swagger UI over it (assets vendored into the binary); `/docs` is the
+//!   one family of routes outside the document, being the document's own viewer.
+//!
+//! Request and response bodies are the domain's own types (`ToSchema`), so the schemas follow
+//! the code; errors are described once, as [`Problem`].
+
+use std::sync::OnceLock;
 
 use axum::Json;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
 
-pub async fn serve() -> Json<Value> {
+/// The document's frame: title, server, security scheme, the problem schema. The paths and
+/// the other schemas come from the router.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Summit catalog",
+        version = "1",
+        description = "Stores (tenants), their products and stock. Every error is application/problem+json."
+    ),
+    servers((url = "http://127.0.0.1:8081")),
+    components(schemas(Problem, FieldError)),
+    modifiers(&AdminKey)
+)]
+pub struct ApiDoc;
+
+/// `Authorization: Bearer <admin key>`, named `adminKey` in operations' `security`.
+struct AdminKey;
+
+impl Modify for AdminKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "adminKey",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The store's admin key"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// An RFC 9457 problem, as `service_kit::Problem` serializes it (`application/problem+json`).
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    /// A stable, short name of the kind of problem (`validation`, `not-found`,
+    /// `domain-not-verified`, …).
+    #[serde(rename = "type")]
+    kind: String,
+    title: String,
+    detail: Option<String>,
+    /// For 422: the fields at fault and why.
+    errors: Option<Vec<FieldError>>,
+}
+
+/// One field at fault.
+#[derive(Serialize, ToSchema)]
+pub struct FieldError {
+    field: String,
+    message: String,
+}
+
+/// The document, built once from the router's routes.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOCUMENT.get_or_init(|| crate::http::api().into_openapi())
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi",
+    responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json"))
+)]
+pub async fn serve() -> Json<&'static utoipa::openapi::OpenApi> {
     Json(document())
-}
-
-fn problem(description: &str) -> Value {
-    json!({"description": description, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
-}
-
-fn ok(description: &str, schema: &str) -> Value {
-    json!({"description": description, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
-}
-
-fn body(schema: &str) -> Value {
-    json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
-}
-
-fn param(name: &str, location: &str, required: bool, schema: Value, description: &str) -> Value {
-    json!({"name": name, "in": location, "required": required, "schema": schema, "description": description})
-}
-
-pub fn document() -> Value {
-    let admin = json!([{"adminKey": []}]);
-    let product_id = param(
-        "id",
-        "path",
-        true,
-        json!({"type": "string", "format": "uuid"}),
-        "The product's id.",
-    );
-    let slug = param(
-        "slug",
-        "path",
-        true,
-        json!({"type": "string"}),
-        "The store's slug.",
-    );
-    let cursor = param(
-        "cursor",
-        "query",
-        false,
-        json!({"type": "string"}),
-        "`next_cursor` of the previous page.",
-    );
-    let limit = param(
-        "limit",
-        "query",
-        false,
-        json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
-        "Page size.",
-    );
-    let idempotency_key = param(
-        "Idempotency-Key",
-        "header",
-        false,
-        json!({"type": "string", "minLength": 1, "maxLength": 255}),
-        "Makes the write safe to retry: a repeat with the same key and the same request returns \
-         the first response (same status and body) and acts no second time; the same key with a \
-         different request is refused (422 `idempotency-key-reused`). Use a fresh random value \
-         (a UUID) per intended write. A failed request records nothing.",
-    );
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Summit catalog",
-            "version": "1",
-            "description": "Stores (tenants), their products and stock. Every error is application/problem+json."
-        },
-        "servers": [{"url": "http://127.0.0.1:8081"}],
-        "paths": {
-            "/stores": {"post": {
-                "summary": "Create a store; the admin key is shown only in this response",
-                "description": "With an Idempotency-Key, a repeat returns this same response, admin key included: whoever holds the idempotency key can read the admin key again, so keep it as secret as the admin key.",
-                "operationId": "createStore",
-                "parameters": [idempotency_key.clone()],
-                "requestBody": body("CreateStore"),
-                "responses": {"201": ok("The store and its admin key", "StoreWithKey"), "400": problem("Malformed JSON"), "409": problem("Slug taken"), "413": problem("Body too large"), "422": problem("Invalid or unknown field, invalid Idempotency-Key, or the key reused for another request")}
-            }},
-            "/stores/resolve": {"get": {
-                "summary": "The store behind a temporary or custom domain",
-                "operationId": "resolveStore",
-                "parameters": [param("host", "query", true, json!({"type": "string"}), "A host name, optionally with a port.")],
-                "responses": {"200": ok("The store", "PublicStore"), "404": problem("No store has that domain"), "422": problem("host missing")}
-            }},
-            "/stores/{slug}/products": {"get": {
-                "summary": "Search a store's products on sale (prefix, typo and accent tolerant)",
-                "operationId": "searchProducts",
-                "parameters": [slug, param("q", "query", false, json!({"type": "string"}), "Search text; without it, every product by name."),
-                    param("min_price", "query", false, json!({"type": "integer"}), "Lowest price_minor."),
-                    param("max_price", "query", false, json!({"type": "integer"}), "Highest price_minor."), cursor, limit],
-                "responses": {"200": ok("A page of hits, most relevant first", "SearchPage"), "404": problem("No such store"), "422": problem("Invalid parameter")}
-            }},
-            "/stores/{slug}/logo": {"get": {
-                "summary": "The store's logo (cacheable; ETag and If-None-Match supported)",
-                "operationId": "getLogo",
-                "parameters": [slug, param("If-None-Match", "header", false, json!({"type": "string"}), "A previously seen ETag.")],
-                "responses": {
-                    "200": {"description": "The image", "headers": {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}},
-                        "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}},
-                    "304": {"description": "Not modified"},
-                    "404": problem("No logo")
-                }
-            }},
-            "/admin/store": {"get": {
-                "summary": "The key's store", "operationId": "getStore", "security": admin,
-                "responses": {"200": ok("The store", "Store"), "401": problem("Missing or invalid admin key")}
-            }},
-            "/admin/store/domain": {"put": {
-                "summary": "Set (or with null, remove) the store's custom domain", "operationId": "setDomain", "security": admin,
-                "requestBody": body("SetDomain"),
-                "responses": {"200": ok("The store", "Store"), "401": problem("Missing or invalid admin key"), "409": problem("Domain taken by another store"), "422": problem("Not a valid hostname")}
-            }},
-            "/admin/store/logo": {"put": {
-                "summary": "Upload the logo: the raw image as the body; its type is read from the bytes", "operationId": "setLogo", "security": admin,
-                "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
-                "responses": {"200": ok("The store, with its new logo_url", "Store"), "401": problem("Missing or invalid admin key"), "413": problem("Over the size cap"), "415": problem("Not PNG, JPEG or WebP"), "422": problem("Empty body")}
-            }},
-            "/admin/store/rotate-key": {"post": {
-                "summary": "Replace the admin key; the new one is shown only in this response", "operationId": "rotateKey", "security": admin,
-                "responses": {"200": ok("The store and its new key", "StoreWithKey"), "401": problem("Missing or invalid admin key")}
-            }},
-            "/admin/products": {
-                "post": {
-                    "summary": "Create a product", "operationId": "createProduct", "security": admin,
-                    "parameters": [idempotency_key],
-                    "requestBody": body("NewProduct"),
-                    "responses": {"201": ok("The product", "Product"), "400": problem("Malformed JSON"), "401": problem("Missing or invalid admin key"), "409": problem("SKU taken in this store"), "413": problem("Body too large"), "422": problem("Invalid or unknown field, invalid Idempotency-Key, or the key reused for another request")}
-                },
-                "get": {
-                    "summary": "The store's products (not deleted), oldest first", "operationId": "listProducts", "security": admin,
-                    "parameters": [cursor, limit],
-                    "responses": {"200": ok("A page of products", "ProductPage"), "401": problem("Missing or invalid admin key"), "422": problem("Invalid cursor or limit")}
-                }
-            },
-            "/admin/products/{id}": {
-                "get": {
-                    "summary": "A product, deleted or not", "operationId": "getProduct", "security": admin, "parameters": [product_id],
-                    "responses": {"200": ok("The product", "Product"), "401": problem("Missing or invalid admin key"), "404": problem("Not this store's product")}
-                },
-                "patch": {
-                    "summary": "Change some fields of a product; stock only by adjustment (`stock_delta`)", "operationId": "updateProduct", "security": admin, "parameters": [product_id],
-                    "requestBody": body("ProductPatch"),
-                    "responses": {"200": ok("The product", "Product"), "401": problem("Missing or invalid admin key"), "404": problem("Not this store's product, or deleted"), "409": problem("SKU taken"), "422": problem("Invalid or unknown field; `stock` (absolute) refused; `stock_delta` taking the stock below 0 or past its cap")}
-                },
-                "delete": {
-                    "summary": "Soft-delete a product: gone from the store, still readable by id", "operationId": "deleteProduct", "security": admin, "parameters": [product_id],
-                    "responses": {"204": {"description": "Deleted"}, "401": problem("Missing or invalid admin key"), "404": problem("Not this store's product")}
-                }
-            },
-            "/openapi.json": {"get": {
-                "summary": "This document", "operationId": "openapi",
-                "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}}
-            }}
-        },
-        "components": {
-            "securitySchemes": {"adminKey": {"type": "http", "scheme": "bearer", "description": "The store's admin key"}},
-            "schemas": {
-                "CreateStore": {"type": "object", "additionalProperties": false, "required": ["name", "slug", "contact_email"], "properties": {
-                    "name": {"type": "string", "minLength": 1, "maxLength": 100},
-                    "slug": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{1,61})[a-z0-9]$", "description": "3-63 lowercase letters, digits, hyphens; reserved words refused"},
-                    "contact_email": {"type": "string", "format": "email"}}},
-                "Store": {"type": "object", "required": ["id", "slug", "name", "contact_email", "temporary_domain", "version"], "properties": {
-                    "id": {"type": "string", "format": "uuid"}, "slug": {"type": "string"}, "name": {"type": "string"},
-                    "contact_email": {"type": "string"}, "temporary_domain": {"type": "string"},
-                    "custom_domain": {"type": ["string", "null"]}, "logo_url": {"type": ["string", "null"]},
-                    "version": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
-                "StoreWithKey": {"allOf": [{"$ref": "#/components/schemas/Store"}, {"type": "object", "required": ["admin_key"], "properties": {"admin_key": {"type": "string", "description": "Shown once"}}}]},
-                "PublicStore": {"type": "object", "properties": {
-                    "id": {"type": "string", "format": "uuid"}, "slug": {"type": "string"}, "name": {"type": "string"},
-                    "temporary_domain": {"type": "string"}, "custom_domain": {"type": ["string", "null"]}, "logo_url": {"type": ["string", "null"]}}},
-                "SetDomain": {"type": "object", "additionalProperties": false, "required": ["custom_domain"], "properties": {"custom_domain": {"type": ["string", "null"], "format": "hostname"}}},
-                "NewProduct": {"type": "object", "additionalProperties": false, "required": ["name", "sku", "price_minor", "currency"], "properties": {
-                    "name": {"type": "string", "minLength": 1, "maxLength": 200}, "description": {"type": "string", "maxLength": 5000, "default": ""},
-                    "sku": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "price_minor": {"type": "integer", "minimum": 0},
-                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}, "stock": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0},
-                    "active": {"type": "boolean", "default": true}}},
-                "ProductPatch": {"type": "object", "additionalProperties": false, "properties": {
-                    "name": {"type": "string"}, "description": {"type": "string"}, "sku": {"type": "string"}, "price_minor": {"type": "integer", "minimum": 0},
-                    "currency": {"type": "string"},
-                    "stock_delta": {"type": "integer", "minimum": -1_000_000_000, "maximum": 1_000_000_000,
-                        "description": "Units to add to the shelf (negative: to remove), applied to the count as it is when written, so reservations made meanwhile are kept. The stock cannot be set to an absolute value here (`stock` is refused with 422): that would overwrite reservations. 422 naming `stock_delta` if the result would leave 0..10^9."},
-                    "active": {"type": "boolean"}}},
-                "Product": {"type": "object", "properties": {
-                    "id": {"type": "string", "format": "uuid"}, "store_id": {"type": "string", "format": "uuid"}, "sku": {"type": "string"},
-                    "name": {"type": "string"}, "description": {"type": "string"}, "price_minor": {"type": "integer"}, "currency": {"type": "string"},
-                    "stock": {"type": "integer"}, "active": {"type": "boolean"}, "version": {"type": "integer", "description": "Grows with every change"},
-                    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
-                    "deleted_at": {"type": ["string", "null"], "format": "date-time"}}},
-                "ProductPage": {"type": "object", "required": ["items", "next_cursor"], "properties": {
-                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Product"}}, "next_cursor": {"type": ["string", "null"]}}},
-                "SearchHit": {"type": "object", "properties": {
-                    "id": {"type": "string", "format": "uuid"}, "sku": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"},
-                    "price_minor": {"type": "integer"}, "currency": {"type": "string"}, "in_stock": {"type": "boolean"}}},
-                "SearchPage": {"type": "object", "required": ["items", "next_cursor"], "properties": {
-                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/SearchHit"}}, "next_cursor": {"type": ["string", "null"]}}},
-                "Problem": {"type": "object", "required": ["type", "title"], "properties": {
-                    "type": {"type": "string"}, "title": {"type": "string"}, "detail": {"type": "string"},
-                    "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}
-            }
-        }
-    })
 }

@@ -27,7 +27,7 @@ const MAX_AMOUNT: i64 = 1_000_000_000_000;
 pub const MAX_STOCK: i64 = 1_000_000_000;
 
 /// `POST /admin/products` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
     pub name: String,
@@ -47,7 +47,7 @@ fn yes() -> bool {
 }
 
 /// `PATCH /admin/products/{id}` body: only the fields to change.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatch {
     pub name: Option<String>,
@@ -63,7 +63,7 @@ pub struct ProductPatch {
     pub active: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Product {
     pub id: Uuid,
     pub store_id: Uuid,
@@ -81,7 +81,7 @@ pub struct Product {
 }
 
 /// One page of a listing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,

@@ -47,7 +47,8 @@ pub struct SearchQuery {
     pub limit: i64,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = SearchHit)]
 pub struct Hit {
     pub id: Uuid,
     pub sku: String,

@@ -1,26 +1,36 @@
 //! Stores: the tenants. Creation hands out the admin key once; every change bumps the store's
 //! version and publishes StoreUpdated (with the key's hash, never the key) in the same
 //! transaction, so other services can authenticate admins without calling catalog.
+//!
+//! A custom domain is a claim until proven ([`custom_domain`]): only a verified one resolves
+//! to the store, shows in [`PublicStore`] and travels in StoreUpdated.
 
 use chrono::{DateTime, Utc};
 use contracts::Envelope;
 use contracts::catalog::{StoreCreated, StoreUpdated};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::admin_key::{self, AdminKey};
+use crate::custom_domain::{self, DomainView, Found, Status, TxtLookup, TxtRecord};
 use crate::error::unique_violation;
 use crate::idempotency::{self, Idempotency, Outcome};
 use crate::slug::Slug;
 use crate::{CatalogConfig, CatalogError, db, hostname, logo};
 
 /// `POST /stores` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateStore {
+    /// 1-100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// 3-63 lowercase letters, digits and inner hyphens; reserved words refused.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")]
     pub slug: String,
+    #[schema(format = Email)]
     pub contact_email: String,
 }
 
@@ -32,7 +42,12 @@ pub struct Store {
     pub name: String,
     pub contact_email: String,
     pub temporary_domain: String,
+    /// The claimed custom domain, verified or not (see `custom_domain_status`).
     pub custom_domain: Option<String>,
+    /// `pending` or `verified` when there is a custom domain.
+    pub custom_domain_status: Option<String>,
+    /// The challenge token the claim is proven with.
+    pub custom_domain_token: Option<String>,
     pub admin_key_hash: String,
     pub version: i64,
     /// The logo's ETag, when there is a logo.
@@ -42,14 +57,18 @@ pub struct Store {
 }
 
 /// What the API shows of a store (never the key's hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Store)]
 pub struct StoreView {
     pub id: Uuid,
     pub slug: String,
     pub name: String,
     pub contact_email: String,
     pub temporary_domain: String,
+    /// The claimed custom domain; it serves the store only once `custom_domain_status` is
+    /// `verified`.
     pub custom_domain: Option<String>,
+    pub custom_domain_status: Option<Status>,
     pub logo_url: Option<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -57,10 +76,12 @@ pub struct StoreView {
 }
 
 /// A store with its admin key: the answer to creation and rotation (the key is shown then only).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = StoreWithKey)]
 pub struct WithKey {
     #[serde(flatten)]
     pub store: StoreView,
+    /// Shown once.
     pub admin_key: String,
 }
 
@@ -74,12 +95,13 @@ impl WithKey {
 }
 
 /// What anyone may learn about a store from its host.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PublicStore {
     pub id: Uuid,
     pub slug: String,
     pub name: String,
     pub temporary_domain: String,
+    /// Only a verified custom domain.
     pub custom_domain: Option<String>,
     pub logo_url: Option<String>,
 }
@@ -97,6 +119,30 @@ impl Store {
         })
     }
 
+    pub fn domain_status(&self) -> Option<Status> {
+        self.custom_domain_status.as_deref().and_then(Status::parse)
+    }
+
+    /// The custom domain, if it is proven: the only one that serves the store.
+    pub fn verified_domain(&self) -> Option<String> {
+        self.custom_domain
+            .clone()
+            .filter(|_| self.domain_status() == Some(Status::Verified))
+    }
+
+    /// The claim and the TXT record that proves it, when there is a custom domain.
+    pub fn domain_view(&self) -> Option<DomainView> {
+        let domain = self.custom_domain.clone()?;
+        Some(DomainView {
+            txt_record: TxtRecord {
+                name: custom_domain::challenge_name(&domain),
+                value: self.custom_domain_token.clone().unwrap_or_default(),
+            },
+            status: self.domain_status().unwrap_or(Status::Pending),
+            domain,
+        })
+    }
+
     pub fn view(&self, config: &CatalogConfig) -> StoreView {
         StoreView {
             id: self.id,
@@ -105,6 +151,7 @@ impl Store {
             contact_email: self.contact_email.clone(),
             temporary_domain: self.temporary_domain.clone(),
             custom_domain: self.custom_domain.clone(),
+            custom_domain_status: self.domain_status(),
             logo_url: self.logo_url(config),
             version: self.version,
             created_at: self.created_at,
@@ -118,7 +165,7 @@ impl Store {
             slug: self.slug.clone(),
             name: self.name.clone(),
             temporary_domain: self.temporary_domain.clone(),
-            custom_domain: self.custom_domain.clone(),
+            custom_domain: self.verified_domain(),
             logo_url: self.logo_url(config),
         }
     }
@@ -131,7 +178,7 @@ impl Store {
                 slug: self.slug.clone(),
                 name: self.name.clone(),
                 temporary_domain: self.temporary_domain.clone(),
-                custom_domain: self.custom_domain.clone(),
+                custom_domain: self.verified_domain(),
                 logo_url: self.logo_url(config),
                 admin_key_hash: self.admin_key_hash.clone(),
                 version: self.version,
@@ -141,7 +188,7 @@ impl Store {
 }
 
 const SELECT_STORE: &str = "SELECT s.id, s.slug, s.name, s.contact_email, s.temporary_domain,
-        s.custom_domain, s.admin_key_hash, s.version, l.etag AS logo_etag, s.created_at, s.updated_at
+        s.custom_domain, s.custom_domain_status, s.custom_domain_token, s.admin_key_hash, s.version, l.etag AS logo_etag, s.created_at, s.updated_at
     FROM stores s LEFT JOIN store_logos l ON l.store_id = s.id";
 
 fn parse_name(raw: &str) -> Result<String, CatalogError> {
@@ -265,7 +312,7 @@ pub async fn by_slug(pool: &PgPool, slug: &str) -> Result<Option<Store>, Catalog
     )
 }
 
-/// The store behind a temporary (`<slug>.<base domain>`) or custom domain.
+/// The store behind a temporary (`<slug>.<base domain>`) or verified custom domain.
 pub async fn resolve(
     pool: &PgPool,
     config: &CatalogConfig,
@@ -276,7 +323,7 @@ pub async fn resolve(
         return by_slug(pool, slug).await;
     }
     Ok(sqlx::query_as::<_, Store>(db::sql(format!(
-        "{SELECT_STORE} WHERE s.custom_domain = $1"
+        "{SELECT_STORE} WHERE s.custom_domain = $1 AND s.custom_domain_status = 'verified'"
     )))
     .bind(&host)
     .fetch_optional(pool)
@@ -299,7 +346,9 @@ async fn publish_update(
     Ok(store)
 }
 
-/// Sets (or, with `None`, clears) the store's custom domain.
+/// Claims (or, with `None`, drops) a custom domain for the store. A new claim is pending,
+/// with a fresh token; claiming the domain the store already has changes nothing. A domain
+/// another store has verified is refused (409); one that others have only claimed is not.
 pub async fn set_domain(
     pool: &PgPool,
     config: &CatalogConfig,
@@ -310,20 +359,135 @@ pub async fn set_domain(
         .map(|d| hostname::parse_custom_domain(d, &config.base_domain))
         .transpose()?;
     let mut tx = db::begin_for(pool, store_id).await?;
-    sqlx::query("UPDATE stores SET custom_domain = $2 WHERE id = $1")
+    let current = load(&mut tx, store_id).await?;
+    if current.custom_domain == domain {
+        tx.commit().await?;
+        return Ok(current);
+    }
+    if let Some(domain) = &domain {
+        let owned_elsewhere: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM stores
+             WHERE custom_domain = $1 AND custom_domain_status = 'verified' AND id <> $2)",
+        )
+        .bind(domain)
         .bind(store_id)
-        .bind(&domain)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match unique_violation(&e).as_deref() {
-            Some("stores_custom_domain_key") => {
-                CatalogError::Conflict("that domain belongs to another store".into())
-            }
-            _ => CatalogError::from(e),
-        })?;
+        .fetch_one(&mut *tx)
+        .await?;
+        if owned_elsewhere {
+            return Err(domain_taken());
+        }
+    }
+    let (status, token) = match &domain {
+        Some(_) => (
+            Some(Status::Pending.as_str()),
+            Some(custom_domain::new_token()),
+        ),
+        None => (None, None),
+    };
+    sqlx::query(
+        "UPDATE stores SET custom_domain = $2, custom_domain_status = $3,
+             custom_domain_token = $4, custom_domain_verified_at = NULL,
+             custom_domain_checked_at = NULL
+         WHERE id = $1",
+    )
+    .bind(store_id)
+    .bind(&domain)
+    .bind(status)
+    .bind(&token)
+    .execute(&mut *tx)
+    .await?;
     let store = publish_update(&mut tx, config, store_id).await?;
     tx.commit().await?;
     Ok(store)
+}
+
+fn domain_taken() -> CatalogError {
+    CatalogError::Conflict("that domain belongs to another store".into())
+}
+
+/// Checks the store's pending claim against DNS now and verifies it when the record holds
+/// the token. An already verified domain is answered as it is.
+pub async fn verify_domain(
+    pool: &PgPool,
+    config: &CatalogConfig,
+    store: &Store,
+) -> Result<DomainView, CatalogError> {
+    let view = store
+        .domain_view()
+        .ok_or(CatalogError::NotFound("custom domain"))?;
+    if view.status == Status::Verified {
+        return Ok(view);
+    }
+    let found = TxtLookup::new(config).txt(&view.txt_record.name).await;
+    settle_claim(
+        pool,
+        config,
+        store.id,
+        &view.domain,
+        &view.txt_record.value,
+        &found,
+    )
+    .await?;
+    load(&mut *pool.acquire().await?, store.id)
+        .await?
+        .domain_view()
+        .ok_or(CatalogError::NotFound("custom domain"))
+}
+
+/// Settles a pending claim on what its lookup `found`: verified (StoreUpdated published,
+/// `Ok(true)`) when the token is there and the claim is still the one checked; otherwise
+/// [`CatalogError::DomainNotVerified`] (the check time is recorded), or 409 when another store
+/// verified the domain first or the claim changed meanwhile.
+pub async fn settle_claim(
+    pool: &PgPool,
+    config: &CatalogConfig,
+    store_id: Uuid,
+    domain: &str,
+    token: &str,
+    found: &Found,
+) -> Result<bool, CatalogError> {
+    let mut tx = db::begin_for(pool, store_id).await?;
+    if !found.proves(token) {
+        sqlx::query(
+            "UPDATE stores SET custom_domain_checked_at = now()
+             WHERE id = $1 AND custom_domain = $2 AND custom_domain_token = $3",
+        )
+        .bind(store_id)
+        .bind(domain)
+        .bind(token)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        return Err(CatalogError::DomainNotVerified {
+            record: custom_domain::challenge_name(domain),
+            expected: token.to_owned(),
+            found: found.to_string(),
+        });
+    }
+    let verified = sqlx::query(
+        "UPDATE stores SET custom_domain_status = 'verified', custom_domain_verified_at = now(),
+             custom_domain_checked_at = now()
+         WHERE id = $1 AND custom_domain = $2 AND custom_domain_token = $3
+           AND custom_domain_status = 'pending'",
+    )
+    .bind(store_id)
+    .bind(domain)
+    .bind(token)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match unique_violation(&e).as_deref() {
+        Some("stores_verified_domain_key") => domain_taken(),
+        _ => CatalogError::from(e),
+    })?
+    .rows_affected();
+    if verified == 0 {
+        return Err(CatalogError::Conflict(
+            "the domain claim changed while it was being checked; try again".into(),
+        ));
+    }
+    publish_update(&mut tx, config, store_id).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Replaces the admin key; the old one stops working when this commits.

@@ -5,6 +5,9 @@
 //! - [`products`]: the admin product API.
 //! - [`public`]: search and logos, no key needed.
 //!
+//! Every route is registered in [`api`] together with its OpenAPI operation, so the document
+//! ([`crate::openapi`]) lists exactly what is served.
+//!
 //! Invariants: every admin route authenticates before it reads a body, so a request without a
 //! valid key learns nothing else; a product of another store is 404, exactly like a missing one.
 
@@ -19,10 +22,13 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use axum::routing::{get, post, put};
 use serde::de::DeserializeOwned;
 use service_kit::{Problem, ProblemJson};
 use sqlx::PgPool;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::idempotency::{self, RequestKey};
 use crate::store::{self, Store};
@@ -43,28 +49,32 @@ impl AppState {
     }
 }
 
+/// Every route of the API, each registered with its OpenAPI operation (`routes!` takes the
+/// handler's `#[utoipa::path]`): the document is this router's description, by construction.
+/// Handlers of one path go in one `routes!`.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(stores::create))
+        .routes(routes!(stores::resolve))
+        .routes(routes!(public::search))
+        .routes(routes!(public::logo))
+        .routes(routes!(stores::show))
+        .routes(routes!(stores::set_domain, stores::show_domain))
+        .routes(routes!(stores::verify_domain))
+        .routes(routes!(stores::set_logo))
+        .routes(routes!(stores::rotate_key))
+        .routes(routes!(products::create, products::list))
+        .routes(routes!(products::show, products::update, products::delete))
+        .routes(routes!(crate::openapi::serve))
+}
+
+/// The served app: [`api`]'s routes, Swagger UI at `/docs` over `/openapi.json`, and problems
+/// for unknown routes and methods. Add routes in [`api`], never here.
 pub fn router(state: AppState) -> Router {
     let json_limit = state.config.json_max_bytes;
-    Router::new()
-        .route("/stores", post(stores::create))
-        .route("/stores/resolve", get(stores::resolve))
-        .route("/stores/{slug}/products", get(public::search))
-        .route("/stores/{slug}/logo", get(public::logo))
-        .route("/admin/store", get(stores::show))
-        .route("/admin/store/domain", put(stores::set_domain))
-        .route("/admin/store/logo", put(stores::set_logo))
-        .route("/admin/store/rotate-key", post(stores::rotate_key))
-        .route(
-            "/admin/products",
-            post(products::create).get(products::list),
-        )
-        .route(
-            "/admin/products/{id}",
-            get(products::show)
-                .patch(products::update)
-                .delete(products::delete),
-        )
-        .route("/openapi.json", get(crate::openapi::serve))
+    let (routes, _document) = api().split_for_parts();
+    routes
+        .merge(SwaggerUi::new("/docs").config(SwaggerConfig::new(["/openapi.json"])))
         .fallback(|| async { Problem::not_found("route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
@@ -100,6 +110,20 @@ impl From<CatalogError> for ApiError {
                 "Idempotency key reused",
             )
             .detail("this Idempotency-Key was used for a different request"),
+            CatalogError::DomainNotVerified { .. } => {
+                let detail = error.to_string();
+                let mut problem = Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "domain-not-verified",
+                    "Domain not verified",
+                )
+                .detail(detail.clone());
+                problem.errors.push(service_kit::problem::FieldError {
+                    field: "custom_domain".into(),
+                    message: detail,
+                });
+                problem
+            }
             CatalogError::Database(error) => Problem::from(error),
         })
     }

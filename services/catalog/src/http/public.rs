@@ -6,10 +6,29 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiResult, AppState, Params};
+use crate::openapi::Problem;
 use crate::product::Page;
 use crate::search::{self, Hit, SearchQuery};
 use crate::{CatalogError, store};
 
+#[utoipa::path(
+    get,
+    path = "/stores/{slug}/products",
+    operation_id = "searchProducts",
+    summary = "Search a store's products on sale (prefix, typo and accent tolerant)",
+    params(
+        ("slug" = String, Path, description = "The store's slug."),
+        ("q" = Option<String>, Query, description = "Search text; without it, every product by name."),
+        ("min_price" = Option<i64>, Query, description = "Lowest price_minor."),
+        ("max_price" = Option<i64>, Query, description = "Highest price_minor."),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page."), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)."),
+    ),
+    responses(
+        (status = 200, description = "A page of hits, most relevant first", body = Page<Hit>),
+        (status = 404, description = "No such store", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn search(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -30,6 +49,23 @@ pub async fn search(
 
 /// The logo, cacheable: a versioned URL changes with the logo, and the ETag lets clients
 /// revalidate the unversioned one cheaply.
+#[utoipa::path(
+    get,
+    path = "/stores/{slug}/logo",
+    operation_id = "getLogo",
+    summary = "The store's logo (cacheable; ETag and If-None-Match supported)",
+    params(
+        ("slug" = String, Path, description = "The store's slug."),
+        ("If-None-Match" = Option<String>, Header, description = "A previously seen ETag."),
+    ),
+    responses(
+        (status = 200, description = "The image", content(
+            (Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/webp")),
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified"),
+        (status = 404, description = "No logo", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn logo(
     State(state): State<AppState>,
     Path(slug): Path<String>,

@@ -10,9 +10,27 @@ use service_kit::ProblemJson;
 
 use super::{Admin, ApiResult, AppState, IdempotentJson, Params, replay};
 use crate::CatalogError;
+use crate::custom_domain::DomainView;
 use crate::idempotency::{Outcome, RequestKey};
+use crate::openapi::Problem;
 use crate::store::{self, CreateStore, PublicStore, StoreView, WithKey};
 
+#[utoipa::path(
+    post,
+    path = "/stores",
+    operation_id = "createStore",
+    summary = "Create a store; the admin key is shown only in this response",
+    description = "With an Idempotency-Key, a repeat returns this same response, admin key included: whoever holds the idempotency key can read the admin key again, so keep it as secret as the admin key.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: a repeat with the same key and the same request returns the first response (same status and body) and acts no second time; the same key with a different request is refused (422 idempotency-key-reused). 1-255 visible ASCII characters; use a fresh UUID per intended write.")),
+    request_body = CreateStore,
+    responses(
+        (status = 201, description = "The store and its admin key", body = WithKey),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown field, invalid Idempotency-Key, or the key reused for another request", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     IdempotentJson { input, key }: IdempotentJson<CreateStore>,
@@ -30,10 +48,33 @@ pub async fn create(
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/store",
+    operation_id = "getStore",
+    summary = "The key's store",
+    security(("adminKey" = [])),
+    responses(
+        (status = 200, description = "The store", body = StoreView),
+        (status = 401, description = "Missing or invalid admin key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn show(State(state): State<AppState>, Admin(store): Admin) -> Json<StoreView> {
     Json(store.view(&state.config))
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores/resolve",
+    operation_id = "resolveStore",
+    summary = "The store behind a temporary or verified custom domain",
+    params(("host" = String, Query, description = "A host name, optionally with a port.")),
+    responses(
+        (status = 200, description = "The store", body = PublicStore),
+        (status = 404, description = "No store has that domain (a custom domain not yet verified included)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "host missing", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn resolve(
     State(state): State<AppState>,
     params: Params,
@@ -48,10 +89,13 @@ pub async fn resolve(
 }
 
 /// `PUT /admin/store/domain` body; `custom_domain` must be present (null clears it).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SetDomain)]
 pub struct DomainInput {
+    /// A hostname such as `shop.example.com`, or null to drop the custom domain.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, required = true, format = Hostname)]
     pub custom_domain: Option<Option<String>>,
 }
 
@@ -59,6 +103,21 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/store/domain",
+    operation_id = "setDomain",
+    summary = "Claim (or with null, drop) a custom domain; it stays pending until its TXT record is verified",
+    security(("adminKey" = [])),
+    request_body = DomainInput,
+    responses(
+        (status = 200, description = "The store", body = StoreView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Domain verified by another store", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a valid hostname, or custom_domain missing", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn set_domain(
     State(state): State<AppState>,
     Admin(store): Admin,
@@ -71,7 +130,67 @@ pub async fn set_domain(
     Ok(Json(store.view(&state.config)))
 }
 
+/// The custom domain's claim and the TXT record that proves it.
+#[utoipa::path(
+    get,
+    path = "/admin/store/domain",
+    operation_id = "getDomain",
+    summary = "The custom domain's claim and the DNS TXT record that proves it",
+    security(("adminKey" = [])),
+    responses(
+        (status = 200, description = "The claim", body = DomainView),
+        (status = 401, description = "Missing or invalid admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No custom domain", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn show_domain(Admin(store): Admin) -> ApiResult<Json<DomainView>> {
+    Ok(Json(
+        store
+            .domain_view()
+            .ok_or(CatalogError::NotFound("custom domain"))?,
+    ))
+}
+
+/// Looks the challenge record up now; verifies the domain when it holds the token.
+#[utoipa::path(
+    post,
+    path = "/admin/store/domain/verify",
+    operation_id = "verifyDomain",
+    summary = "Look the TXT record up now; the domain is verified (and resolves) when it holds the token",
+    security(("adminKey" = [])),
+    responses(
+        (status = 200, description = "The claim, verified", body = DomainView),
+        (status = 401, description = "Missing or invalid admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No custom domain", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another store verified the domain first, or the claim changed meanwhile", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "domain-not-verified: the record is missing or holds another value; the detail names what was found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn verify_domain(
+    State(state): State<AppState>,
+    Admin(store): Admin,
+) -> ApiResult<Json<DomainView>> {
+    Ok(Json(
+        store::verify_domain(&state.pool, &state.config, &store).await?,
+    ))
+}
+
 /// The raw image bytes are the body; `Content-Type` is ignored in favour of the bytes.
+#[utoipa::path(
+    put,
+    path = "/admin/store/logo",
+    operation_id = "setLogo",
+    summary = "Upload the logo: the raw image as the body; its type is read from the bytes",
+    security(("adminKey" = [])),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "PNG, JPEG or WebP"),
+    responses(
+        (status = 200, description = "The store, with its new logo_url", body = StoreView),
+        (status = 401, description = "Missing or invalid admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over the size cap", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not PNG, JPEG or WebP", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Empty body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn set_logo(
     State(state): State<AppState>,
     Admin(store): Admin,
@@ -95,6 +214,17 @@ pub async fn set_logo(
     Ok(Json(store.view(&state.config)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/store/rotate-key",
+    operation_id = "rotateKey",
+    summary = "Replace the admin key; the new one is shown only in this response",
+    security(("adminKey" = [])),
+    responses(
+        (status = 200, description = "The store and its new key", body = WithKey),
+        (status = 401, description = "Missing or invalid admin key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn rotate_key(
     State(state): State<AppState>,
     Admin(store): Admin,

@@ -55,11 +55,20 @@ pub async fn app_pool(pool: &PgPool) -> anyhow::Result<PgPool> {
 }
 
 pub async fn spawn(pool: PgPool) -> anyhow::Result<App> {
+    spawn_with_dns(pool, None).await
+}
+
+/// The app, looking custom domains' TXT records up through `dns_resolver` (a test's own).
+pub async fn spawn_with_dns(
+    pool: PgPool,
+    dns_resolver: Option<std::net::SocketAddr>,
+) -> anyhow::Result<App> {
     prepare(&pool).await?;
     let app_pool = app_pool(&pool).await?;
     let config = CatalogConfig {
         logo_max_bytes: 16 * 1024,
         json_max_bytes: 8 * 1024,
+        dns_resolver,
         ..CatalogConfig::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
