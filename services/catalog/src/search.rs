@@ -128,16 +128,23 @@ pub async fn search(
     let mut tx = db::begin_for(pool, store.id).await?;
     // A generic plan cannot see the search terms, so it guesses a sequential scan over every
     // store's rows; plan each search with its values. Parallel workers only add overhead to
-    // queries this small when many run at once. The query is unaccented and lowercased here,
-    // the way the names were, before it is cut into words.
-    let (_, _, normalized): (String, String, Option<String>) = sqlx::query_as(
-        "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
-                set_config('max_parallel_workers_per_gather', '0', true),
-                lower(f_unaccent($1))",
-    )
-    .bind(q)
-    .fetch_one(&mut *tx)
-    .await?;
+    // queries this small when many run at once, and so does JIT compilation, which the
+    // inflated costs of a disabled access path (see [`plan`]) would otherwise trigger (~250 ms).
+    // The query is unaccented and lowercased here, the way the names were, before it is cut
+    // into words.
+    // The trigram threshold is the typo reading's (see [`corrected`]), set here with the rest
+    // to save a round trip.
+    let (_, _, _, _, normalized): (String, String, String, String, Option<String>) =
+        sqlx::query_as(
+            "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
+                    set_config('max_parallel_workers_per_gather', '0', true),
+                    set_config('jit', 'off', true),
+                    set_config('pg_trgm.similarity_threshold', '0.3', true),
+                    lower(f_unaccent($1))",
+        )
+        .bind(q)
+        .fetch_one(&mut *tx)
+        .await?;
     let reading = normalized.as_deref().and_then(Reading::of);
     let page = match reading {
         None => {
@@ -321,6 +328,9 @@ async fn prefix_search(
     if let Some(items) = prefix_page(tx, filter, reading).await? {
         return Ok(Some(items));
     }
+    if !may_match(tx, filter.store_id, reading).await? {
+        return Ok(None);
+    }
     let items = ranked(tx, filter, reading).await?;
     if !items.is_empty() || prefix_hits(tx, filter, reading).await? {
         return Ok(Some(items));
@@ -359,6 +369,37 @@ async fn prefix_page(
     .fetch_all(&mut **tx)
     .await?;
     Ok((items.len() as i64 > filter.limit).then_some(items))
+}
+
+/// Whether every word of the reading starts some lexeme of the store's names and descriptions
+/// (`search_lexemes`, in byte order: one btree probe per lexeme). `false` means no product can
+/// match, learnt without the GIN index; `true` means maybe. Each word is cut into lexemes the
+/// way `to_tsquery` cuts it, and a match needs every one of them to start a product's lexeme.
+/// Terms with alternatives (a typo reading) are not probed.
+async fn may_match(tx: &mut Tx, store_id: Uuid, reading: &Reading) -> Result<bool, CatalogError> {
+    let words: Vec<&str> = reading
+        .terms
+        .iter()
+        .filter(|alternatives| alternatives.len() == 1)
+        .filter_map(|alternatives| alternatives.first().map(String::as_str))
+        .collect();
+    if words.is_empty() {
+        return Ok(true);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT NOT EXISTS (
+             SELECT 1
+             FROM unnest($2::text[]) AS w(word),
+                  unnest(tsvector_to_array(to_tsvector('simple', w.word))) AS x(lexeme)
+             WHERE NOT coalesce((
+                 SELECT starts_with(s.lexeme, x.lexeme) FROM search_lexemes s
+                 WHERE s.store_id = $1 AND s.lexeme >= x.lexeme
+                 ORDER BY s.lexeme LIMIT 1), false))",
+    )
+    .bind(store_id)
+    .bind(&words)
+    .fetch_one(&mut **tx)
+    .await?)
 }
 
 /// Whether any product of the store (on sale, whatever its price) matches the word prefixes.
@@ -410,7 +451,8 @@ async fn ranked(tx: &mut Tx, filter: &Filter, reading: &Reading) -> Result<Vec<H
 const CORRECTIONS_PER_WORD: i64 = 3;
 
 /// The typo reading of `q`: each word may also be read as one of the store's name words
-/// (`search_words`) closest to it by trigram similarity (`%`, `pg_trgm.similarity_threshold`).
+/// (`search_words`) closest to it by trigram similarity (`%`, `pg_trgm.similarity_threshold`,
+/// 0.3, set with the search's other settings).
 /// The phrase takes each word's best correction. `None` when no word is close to anything.
 async fn corrected(
     tx: &mut Tx,
@@ -418,9 +460,7 @@ async fn corrected(
     reading: &Reading,
 ) -> Result<Option<Reading>, CatalogError> {
     let words = reading.words();
-    sqlx::query("SELECT set_config('pg_trgm.similarity_threshold', '0.3', true)")
-        .execute(&mut **tx)
-        .await?;
+    plan(tx, Plan::Free).await?;
     let rows: Vec<(i64, String)> = sqlx::query_as(
         "SELECT w.i, v.word
          FROM unnest($2::text[]) WITH ORDINALITY AS w(word, i)

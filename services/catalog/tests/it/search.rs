@@ -335,3 +335,41 @@ async fn search_answers_any_unicode_without_error(pool: PgPool) -> anyhow::Resul
     .await??;
     Ok(())
 }
+
+/// The vocabulary probe that lets a typo skip the GIN index never hides a match: description
+/// words, digits and words of several stores' products are found as before.
+#[sqlx::test(migrations = false)]
+async fn description_words_and_numbers_still_match(pool: PgPool) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let m = app.create_store("armazem").await?;
+    let other = app.create_store("outro").await?;
+    app.create_product(
+        &m.key,
+        json!({"name": "Bolo de Cenoura", "description": "Com cobertura de chocolate, 500 g", "sku": "B", "price_minor": 100, "currency": "BRL"}),
+    )
+    .await?;
+    app.create_product(
+        &other.key,
+        json!({"name": "Goiabada Cascão", "sku": "G", "price_minor": 100, "currency": "BRL"}),
+    )
+    .await?;
+    for q in ["cobert", "500", "bolo cobertura", "Cenoura chocolate"] {
+        assert_eq!(
+            names(&app, "armazem", &[("q", q)]).await?,
+            ["Bolo de Cenoura"],
+            "{q}"
+        );
+    }
+    // Another store's words are not this store's.
+    assert!(names(&app, "armazem", &[("q", "goiab")]).await?.is_empty());
+    assert_eq!(
+        names(&app, "outro", &[("q", "goiab")]).await?,
+        ["Goiabada Cascão"]
+    );
+    // A typo still reads as the closest name word.
+    assert_eq!(
+        names(&app, "armazem", &[("q", "cenora")]).await?,
+        ["Bolo de Cenoura"]
+    );
+    Ok(())
+}
