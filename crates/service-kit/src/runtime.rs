@@ -123,7 +123,8 @@ impl Runtime {
         self
     }
 
-    /// Binds the configured address, then [`Runtime::serve`]s on it.
+    /// Binds the configured address (`PORT=0`: a port the system picks), then
+    /// [`Runtime::serve`]s on it.
     pub async fn run(
         self,
         migrator: &Migrator,
@@ -136,7 +137,8 @@ impl Runtime {
             .await
     }
 
-    /// Serves `router` (plus health) on `listener` at once; then migrates, connects the bus,
+    /// Serves `router` (plus health) on `listener` at once, announcing its address on stdout
+    /// ([`crate::Listening`]); then migrates, connects the bus,
     /// starts the relay and `consumers`, and reports ready. Returns once `shutdown` fires (a
     /// signal, or the caller's token) and in-flight work is done.
     pub async fn serve(
@@ -165,6 +167,11 @@ impl Runtime {
         );
         let addr = listener.local_addr()?;
         tracing::info!(service = %config.name, %addr, "listening");
+        crate::Listening {
+            listening: addr,
+            service: config.name.clone(),
+        }
+        .announce();
         let server_shutdown = shutdown.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)

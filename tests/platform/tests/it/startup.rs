@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use platform_tests::{SERVICES, Service};
+use platform_tests::{BrokerGate, SERVICES, Service};
 use testkit::Vhost;
 
 /// The queues docs/design.md gives each consumer, each with its dead-letter queue.
@@ -72,15 +72,9 @@ async fn all_four_services_come_up_ready_and_declare_their_topology() -> anyhow:
 
 #[tokio::test]
 async fn a_service_without_its_broker_stays_up_and_reports_degraded() -> anyhow::Result<()> {
-    // Nothing listens on this port: the broker is "away".
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let service = Service::start(
-        "checkout",
-        &format!("amqp://guest:guest@127.0.0.1:{closed}/%2f"),
-    )
-    .await?;
+    // The broker is "away": its address hangs up on every connection.
+    let gate = BrokerGate::closed().await?;
+    let service = Service::start("checkout", &gate.url("%2f")).await?;
     let start = std::time::Instant::now();
     let (live, ready) = loop {
         if let (Ok(live), Ok(ready)) = (
