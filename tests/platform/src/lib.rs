@@ -2,6 +2,10 @@
 //! tests run) as processes, each against a fresh database of its own and a RabbitMQ vhost of
 //! the test's own, and talks to them only over HTTP and the broker.
 //!
+//! As in production, a service connects as a role of its own that owns its database and is
+//! no superuser (a superuser would bypass forced row-level security): [`Database`] creates
+//! both, and [`Service::wait_ready`] checks the role of every connection the service holds.
+//!
 //! A service is started with `PORT=0`: it binds a port the system picks and prints it on stdout
 //! ([`service_kit::Listening`]), and the harness reads it from there — no port is picked ahead,
 //! released, and raced for by another process before the service binds it.
@@ -30,6 +34,8 @@ pub struct Service {
     /// Where it listens: the address it announced after binding port 0.
     pub addr: SocketAddr,
     child: Child,
+    /// The name of its database, which is also the name of the role it connects as.
+    database_name: String,
     /// The fresh database it was given, dropped when it stops; `None` under [`RunDatabases`].
     database: Option<Database>,
 }
@@ -40,7 +46,18 @@ impl Service {
     pub async fn start(name: &str, amqp_url: &str) -> anyhow::Result<Self> {
         let database = Database::create(name).await?;
         let env = vec![("DATABASE_URL".to_owned(), database.url())];
-        Self::spawn(name, env, amqp_url, Some(database)).await
+        let database_name = database.name.clone();
+        Self::spawn(name, env, amqp_url, database_name, Some(database)).await
+    }
+
+    /// Starts `name` as [`Service::start`] does, but connected as the admin role (a
+    /// superuser) to its fresh database: what platform tests did before each service had a
+    /// role of its own, kept only to show that [`Service::wait_ready`] refuses it.
+    pub async fn start_as_admin(name: &str, amqp_url: &str) -> anyhow::Result<Self> {
+        let database = Database::create(name).await?;
+        let env = vec![("DATABASE_URL".to_owned(), admin_url_to(&database.name))];
+        let database_name = database.name.clone();
+        Self::spawn(name, env, amqp_url, database_name, Some(database)).await
     }
 
     /// Starts `name` the way `make run` does — with the environment
@@ -57,7 +74,7 @@ impl Service {
             .into_iter()
             .filter(|(key, _)| key != "PORT" && key != "AMQP_URL")
             .collect();
-        Self::spawn(name, env, amqp_url, None).await
+        Self::spawn(name, env, amqp_url, databases.name_of(name), None).await
     }
 
     /// Runs the binary with `PORT=0` and waits for the address it announces on stdout. Its
@@ -67,6 +84,7 @@ impl Service {
         name: &str,
         env: Vec<(String, String)>,
         amqp_url: &str,
+        database_name: String,
         database: Option<Database>,
     ) -> anyhow::Result<Self> {
         let log_path = std::env::temp_dir().join(format!(
@@ -100,6 +118,7 @@ impl Service {
             name: name.to_owned(),
             addr,
             child,
+            database_name,
             database,
         })
     }
@@ -136,13 +155,24 @@ impl Service {
     }
 
     /// Waits until `/health/ready` answers 200 with every dependency up (`ready`, not
-    /// `degraded`).
+    /// `degraded`); then checks that the service talks to its database as its own role, no
+    /// superuser ([`Service::database_roles`]).
     pub async fn wait_ready(&self, limit: Duration) -> anyhow::Result<()> {
         let start = Instant::now();
         loop {
             if let Ok((200, body)) = self.get("/health/ready").await
                 && body["status"] == "ready"
             {
+                let roles = self.database_roles().await?;
+                let own = [(self.database_name.clone(), false)];
+                if roles != own {
+                    bail!(
+                        "{} must connect to its database only as its own non-superuser role {}; \
+                         its connections' (role, superuser): {roles:?}",
+                        self.name,
+                        self.database_name
+                    );
+                }
                 return Ok(());
             }
             if start.elapsed() > limit {
@@ -150,6 +180,24 @@ impl Service {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The roles of the connections to the service's database, as the server sees them
+    /// (`pg_stat_activity`), each with whether it is a superuser; asked through the admin
+    /// connection, not the service's.
+    pub async fn database_roles(&self) -> anyhow::Result<Vec<(String, bool)>> {
+        let mut admin = PgConnection::connect(&admin_url()).await?;
+        let roles = sqlx::query_as(
+            "SELECT DISTINCT r.rolname::text, r.rolsuper
+             FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid
+             WHERE a.datname = $1 AND a.backend_type = 'client backend'
+             ORDER BY 1",
+        )
+        .bind(&self.database_name)
+        .fetch_all(&mut admin)
+        .await?;
+        admin.close().await?;
+        Ok(roles)
     }
 
     /// SIGTERM, then the exit status (the service drains and exits on its own).
@@ -317,7 +365,10 @@ impl Drop for BrokerGate {
     }
 }
 
-/// A database of the test's own on the local server, created through the admin `DATABASE_URL`.
+/// A database of the test's own on the local server, created through the admin `DATABASE_URL`,
+/// with a role of the same name that owns it, may connect to it alone, and is no superuser —
+/// what deploy/local/databases.sh gives each service. Both are dropped by
+/// [`Database::drop_now`].
 pub struct Database {
     name: String,
     dropped: bool,
@@ -436,37 +487,62 @@ impl Database {
     pub async fn create(service: &str) -> anyhow::Result<Self> {
         let name = format!("platform_{service}_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&admin_url()).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await?;
+        for statement in [
+            format!(
+                "CREATE ROLE {name} LOGIN PASSWORD '{name}' NOSUPERUSER NOCREATEDB NOCREATEROLE"
+            ),
+            format!("CREATE DATABASE {name} OWNER {name}"),
+            format!("REVOKE CONNECT ON DATABASE {name} FROM PUBLIC"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut admin)
+                .await?;
+        }
         Ok(Self {
             name,
             dropped: false,
         })
     }
 
+    /// The URL the service connects with: its own role, to its own database.
     pub fn url(&self) -> String {
-        admin_url_to(&self.name)
+        let name = &self.name;
+        format!("postgres://{name}:{name}@{}/{name}", server_address())
     }
 
     pub async fn drop_now(&mut self) -> anyhow::Result<()> {
         let mut admin = PgConnection::connect(&admin_url()).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut admin)
-        .await?;
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            format!("DROP ROLE IF EXISTS {}", self.name),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut admin)
+                .await?;
+        }
         self.dropped = true;
         Ok(())
     }
+}
+
+/// `host:port` of the server the admin `DATABASE_URL` names.
+fn server_address() -> String {
+    let admin = admin_url();
+    let rest = admin
+        .split_once("://")
+        .map_or(admin.as_str(), |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_owned()
 }
 
 impl Drop for Database {
     fn drop(&mut self) {
         if !self.dropped {
             eprintln!(
-                "database {} left behind (the test failed before stopping it)",
+                "database and role {} left behind (the test failed before stopping it)",
                 self.name
             );
         }
