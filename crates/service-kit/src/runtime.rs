@@ -49,30 +49,26 @@ impl Consumer {
                 let queue = queue.clone();
                 let handler = handler.clone();
                 Box::pin(async move {
-                    let mut attempt = 0;
-                    while !shutdown.is_cancelled() {
-                        match bus
-                            .consume(
+                    // `consume` returns when shutdown fires; an error restarts it after a
+                    // backoff that starts afresh once it has run without one.
+                    let what = format!("consumer of {queue} stopped");
+                    while let Ok(Some(())) = resilience::retry_until_cancelled(
+                        &what,
+                        config.backoff,
+                        &shutdown,
+                        || {
+                            bus.consume(
                                 &queue,
                                 handler.clone(),
                                 retries.clone(),
                                 config,
                                 shutdown.clone(),
                             )
-                            .await
-                        {
-                            Ok(()) => attempt = 0,
-                            Err(error) => {
-                                attempt += 1;
-                                let delay = config.backoff.delay(attempt, None);
-                                tracing::warn!(%error, queue, ?delay, "consumer stopped; restarting");
-                                tokio::select! {
-                                    _ = shutdown.cancelled() => {}
-                                    _ = tokio::time::sleep(delay) => {}
-                                }
-                            }
-                        }
-                    }
+                        },
+                        |_| true,
+                    )
+                    .await
+                    {}
                 })
             }),
         }
