@@ -137,25 +137,24 @@ impl Bus {
             cap: Duration::from_secs(10),
             jitter: Jitter::Full,
         };
-        let mut attempt = 0;
-        loop {
-            // lapin retries the TCP connect itself for a while: race it against shutdown.
-            let connected = tokio::select! {
-                _ = shutdown.cancelled() => return None,
-                connected = Self::connect(config, topology.clone()) => connected,
-            };
-            match connected {
-                Ok(bus) => return Some(bus),
-                Err(error) => {
-                    attempt += 1;
-                    let delay = backoff.delay(attempt, None);
-                    tracing::warn!(%error, attempt, ?delay, "broker unreachable; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return None,
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                }
+        // lapin retries the TCP connect itself for a while: race it against shutdown.
+        let attempt = || async {
+            tokio::select! {
+                _ = shutdown.cancelled() => Ok(None),
+                connected = Self::connect(config, topology.clone()) => connected.map(Some),
             }
+        };
+        let connected = resilience::retry_until_cancelled(
+            "broker unreachable",
+            backoff,
+            shutdown,
+            attempt,
+            |_: &BusError| true,
+        )
+        .await;
+        match connected {
+            Ok(Some(Some(bus))) => Some(bus),
+            _ => None,
         }
     }
 

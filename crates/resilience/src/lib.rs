@@ -1,6 +1,10 @@
 //! Resilience policies for every outbound call: retry with capped exponential backoff and
 //! jitter, circuit breaker, bulkhead, timeouts and deadline, fallback, and a retry budget.
 //!
+//! For the loops that wait on a dependency for as long as the process runs (a database or
+//! broker away at start, a consumer to restart), [`until_cancelled`] retries with the same
+//! [`Backoff`] until the call succeeds or the process is told to stop.
+//!
 //! One module per idea; [`policy`] composes them in one place:
 //! `deadline(retry+budget(breaker(bulkhead(timeout(call)))))`. Every policy reports through
 //! the one error type [`PolicyError`], and decides what to retry or count as a failure via
@@ -26,6 +30,7 @@ pub mod fallback;
 pub mod policy;
 pub mod retry;
 pub mod timeout;
+pub mod until_cancelled;
 
 pub use backoff::{Backoff, Delays, Jitter};
 pub use breaker::{BreakerConfig, BreakerMetrics, BreakerState, CircuitBreaker, Window};
@@ -40,3 +45,4 @@ pub use fallback::{LastKnownGood, Served, fallback};
 pub use policy::{Policy, PolicyBuilder, PolicyConfig, PolicySnapshot};
 pub use retry::{Retry, RetryConfig};
 pub use timeout::{Deadline, TimeoutConfig, timeout};
+pub use until_cancelled::retry_until_cancelled;

@@ -31,7 +31,8 @@ pub struct ConfigError {
 pub struct ServiceConfig {
     /// The service's name: its database, its role, its broker connection's name.
     pub name: String,
-    /// `BIND` (default 127.0.0.1) and `PORT` (default from docs/design.md; 0 picks a free port).
+    /// `BIND` (default 127.0.0.1) and `PORT` (default from docs/design.md; 0: the system picks a free one, and the service prints it on stdout
+    /// — see [`crate::Listening`]).
     pub addr: SocketAddr,
     /// `DATABASE_URL`; default: the service's own database and role on the local server.
     pub database_url: SecretString,

@@ -27,27 +27,16 @@ pub async fn migrate_with_retry(
     migrator: &Migrator,
     shutdown: &CancellationToken,
 ) -> Result<bool, sqlx::migrate::MigrateError> {
-    let backoff = resilience::Backoff {
-        base: Duration::from_millis(200),
-        cap: Duration::from_secs(10),
-        jitter: resilience::Jitter::Full,
-    };
-    let mut attempt = 0;
-    loop {
-        match migrator.run(pool).await {
-            Ok(()) => return Ok(true),
-            Err(sqlx::migrate::MigrateError::Execute(error)) if is_unreachable(&error) => {
-                attempt += 1;
-                let delay = backoff.delay(attempt, None);
-                tracing::warn!(%error, attempt, ?delay, "database unreachable; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return Ok(false),
-                    _ = tokio::time::sleep(delay) => {}
-                }
-            }
-            Err(other) => return Err(other),
-        }
-    }
+    let backoff = resilience::Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    let migrated = resilience::retry_until_cancelled(
+        "database unreachable",
+        backoff,
+        shutdown,
+        || migrator.run(pool),
+        |error| matches!(error, sqlx::migrate::MigrateError::Execute(error) if is_unreachable(error)),
+    )
+    .await?;
+    Ok(migrated.is_some())
 }
 
 fn is_unreachable(error: &sqlx::Error) -> bool {

@@ -10,6 +10,8 @@
 //! - [`http`]: the layers every service's HTTP edge wears: request ids, tracing, a timeout.
 //! - [`metrics`]: Prometheus metrics at `/metrics`.
 //! - [`jobs`]: periodic jobs under an advisory lock, so one replica runs each at a time.
+//! - [`listening`]: the line a service prints on stdout with the address it bound (`PORT=0`
+//!   lets the system pick the port; tests read it back).
 //! - [`runtime`]: the run loop — serve HTTP at once, then migrate, connect the bus, start the
 //!   outbox relay and the consumers, report ready; on SIGINT/SIGTERM stop taking work, finish
 //!   what is in flight, and exit.
@@ -19,6 +21,7 @@ pub mod database;
 pub mod health;
 pub mod http;
 pub mod jobs;
+pub mod listening;
 pub mod metrics;
 pub mod problem;
 pub mod runtime;
@@ -26,5 +29,6 @@ pub mod runtime;
 pub use config::ServiceConfig;
 pub use health::{Check, Impact};
 pub use jobs::{Job, JobError};
+pub use listening::Listening;
 pub use problem::{Problem, ProblemJson};
 pub use runtime::{Consumer, Runtime, ServiceError};

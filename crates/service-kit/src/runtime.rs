@@ -49,30 +49,26 @@ impl Consumer {
                 let queue = queue.clone();
                 let handler = handler.clone();
                 Box::pin(async move {
-                    let mut attempt = 0;
-                    while !shutdown.is_cancelled() {
-                        match bus
-                            .consume(
+                    // `consume` returns when shutdown fires; an error restarts it after a
+                    // backoff that starts afresh once it has run without one.
+                    let what = format!("consumer of {queue} stopped");
+                    while let Ok(Some(())) = resilience::retry_until_cancelled(
+                        &what,
+                        config.backoff,
+                        &shutdown,
+                        || {
+                            bus.consume(
                                 &queue,
                                 handler.clone(),
                                 retries.clone(),
                                 config,
                                 shutdown.clone(),
                             )
-                            .await
-                        {
-                            Ok(()) => attempt = 0,
-                            Err(error) => {
-                                attempt += 1;
-                                let delay = config.backoff.delay(attempt, None);
-                                tracing::warn!(%error, queue, ?delay, "consumer stopped; restarting");
-                                tokio::select! {
-                                    _ = shutdown.cancelled() => {}
-                                    _ = tokio::time::sleep(delay) => {}
-                                }
-                            }
-                        }
-                    }
+                        },
+                        |_| true,
+                    )
+                    .await
+                    {}
                 })
             }),
         }
@@ -123,7 +119,8 @@ impl Runtime {
         self
     }
 
-    /// Binds the configured address, then [`Runtime::serve`]s on it.
+    /// Binds the configured address (`PORT=0`: a port the system picks), then
+    /// [`Runtime::serve`]s on it.
     pub async fn run(
         self,
         migrator: &Migrator,
@@ -136,7 +133,8 @@ impl Runtime {
             .await
     }
 
-    /// Serves `router` (plus health) on `listener` at once; then migrates, connects the bus,
+    /// Serves `router` (plus health) on `listener` at once, announcing its address on stdout
+    /// ([`crate::Listening`]); then migrates, connects the bus,
     /// starts the relay and `consumers`, and reports ready. Returns once `shutdown` fires (a
     /// signal, or the caller's token) and in-flight work is done.
     pub async fn serve(
@@ -165,6 +163,11 @@ impl Runtime {
         );
         let addr = listener.local_addr()?;
         tracing::info!(service = %config.name, %addr, "listening");
+        crate::Listening {
+            listening: addr,
+            service: config.name.clone(),
+        }
+        .announce();
         let server_shutdown = shutdown.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)

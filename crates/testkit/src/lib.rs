@@ -9,6 +9,16 @@
 //!
 //! Tests that must kill, restart or alarm a broker start a [`BrokerNode`] of their own; tests
 //! that take a server away (Postgres) put a [`TcpProxy`] of their own in front of it.
+//!
+//! # Environment
+//!
+//! Where the servers are; unset, the local defaults of docs/design.md. These two are all this
+//! crate reads:
+//! - `TEST_AMQP_AUTHORITY` (default `guest:guest@127.0.0.1:5672`): user, password, host and
+//!   port of the broker, as [`Vhost::url`] puts them in AMQP URLs. The user must be `guest`,
+//!   the one each vhost grants its permissions to.
+//! - `RABBITMQ_MANAGEMENT_ADDR` (default `127.0.0.1:15672`): host and port of the management
+//!   API, asked as `guest`/`guest`.
 
 mod broker_node;
 mod tcp_proxy;
@@ -22,22 +32,35 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-/// Where the broker and its management API are (`AMQP_HOST`, `RABBITMQ_MANAGEMENT`), with the
-/// local defaults of docs/design.md.
-fn amqp_authority() -> String {
-    std::env::var("TEST_AMQP_AUTHORITY").unwrap_or_else(|_| "guest:guest@127.0.0.1:5672".into())
+/// An environment variable this crate reads, and its value when unset (the crate docs'
+/// "Environment" section describes each).
+struct Setting {
+    name: &'static str,
+    default: &'static str,
 }
 
-fn management_addr() -> String {
-    std::env::var("RABBITMQ_MANAGEMENT_ADDR").unwrap_or_else(|_| "127.0.0.1:15672".into())
+impl Setting {
+    fn get(&self) -> String {
+        std::env::var(self.name).unwrap_or_else(|_| self.default.to_owned())
+    }
 }
+
+const AMQP_AUTHORITY: Setting = Setting {
+    name: "TEST_AMQP_AUTHORITY",
+    default: "guest:guest@127.0.0.1:5672",
+};
+
+const MANAGEMENT_ADDR: Setting = Setting {
+    name: "RABBITMQ_MANAGEMENT_ADDR",
+    default: "127.0.0.1:15672",
+};
 
 /// `guest:guest`, base64, for Basic auth.
 const MANAGEMENT_AUTH: &str = "Z3Vlc3Q6Z3Vlc3Q=";
 
 /// One management API call; returns the status code and the body.
 fn management(method: &str, path: &str, body: Option<&str>) -> anyhow::Result<(u16, String)> {
-    let addr = management_addr();
+    let addr = MANAGEMENT_ADDR.get();
     let mut stream = TcpStream::connect(&addr)
         .with_context(|| format!("RabbitMQ management API at {addr} (is the plugin enabled?)"))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -121,9 +144,9 @@ impl Vhost {
         &self.name
     }
 
-    /// The AMQP URL of this vhost.
+    /// The AMQP URL of this vhost, on the broker the crate docs' "Environment" names.
     pub fn url(&self) -> String {
-        format!("amqp://{}/{}", amqp_authority(), self.name)
+        format!("amqp://{}/{}", AMQP_AUTHORITY.get(), self.name)
     }
 
     /// Client connections on this vhost, by name. The management API learns of a new
@@ -224,4 +247,58 @@ fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = include_str!("lib.rs");
+
+    /// Every variable read: the crate docs name these and no others.
+    const SETTINGS: [&Setting; 2] = [&AMQP_AUTHORITY, &MANAGEMENT_ADDR];
+
+    /// The names in backticks that look like environment variables (`SHOUTY_CASE`).
+    fn variables_named_in(text: &str) -> Vec<&str> {
+        text.split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|word| {
+                word.len() > 1
+                    && word.contains('_')
+                    && word
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_docs_name_each_variable_the_code_reads_once_with_its_default() {
+        let docs: String = SOURCE
+            .lines()
+            .filter_map(|line| line.strip_prefix("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut named = variables_named_in(&docs);
+        named.sort_unstable();
+        let mut read: Vec<&str> = SETTINGS.iter().map(|setting| setting.name).collect();
+        read.sort_unstable();
+        assert_eq!(
+            named, read,
+            "each variable read, named once in the crate docs"
+        );
+        for setting in SETTINGS {
+            let entry = format!("`{}` (default `{}`)", setting.name, setting.default);
+            assert!(docs.contains(&entry), "the docs give {entry}");
+        }
+    }
+
+    #[test]
+    fn no_variable_is_read_but_through_a_setting() {
+        let reads = SOURCE.matches(concat!("env::", "var(")).count();
+        assert_eq!(reads, 1, "only Setting::get reads the environment");
+        let settings = SOURCE.matches(concat!(": Setting = ", "Setting {")).count();
+        assert_eq!(settings, SETTINGS.len(), "SETTINGS lists every Setting");
+    }
 }

@@ -42,9 +42,36 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// The bytes of lowercase or uppercase hex, two digits a byte; `None` if `raw` is not that
+/// (a sign, which `from_str_radix` would take, included). The one decoder of [`hex`]'s output:
+/// admin keys, cursors.
+pub(crate) fn unhex(raw: &str) -> Option<Vec<u8>> {
+    if !raw.len().is_multiple_of(2) || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    raw.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let digits = std::str::from_utf8(pair).ok()?;
+            u8::from_str_radix(digits, 16).ok()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unhex_reverses_hex_and_refuses_what_is_not_hex() {
+        let bytes = [0u8, 1, 0x7f, 0x80, 0xab, 0xff];
+        assert_eq!(unhex(&hex(&bytes)), Some(bytes.to_vec()));
+        assert_eq!(unhex("ABff"), Some(vec![0xab, 0xff]));
+        assert_eq!(unhex(""), Some(Vec::new()));
+        for bad in ["abc", "zz", "+1", "é0", "0é"] {
+            assert_eq!(unhex(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn keys_are_random_and_hashed() {

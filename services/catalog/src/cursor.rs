@@ -16,15 +16,10 @@ pub fn invalid() -> CatalogError {
 }
 
 pub fn decode<T: DeserializeOwned>(raw: &str) -> Result<T, CatalogError> {
-    if !raw.len().is_multiple_of(2) || raw.len() > 2048 {
+    if raw.len() > 2048 {
         return Err(invalid());
     }
-    let bytes = (0..raw.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(raw.get(i..i + 2).ok_or_else(invalid)?, 16).map_err(|_| invalid())
-        })
-        .collect::<Result<Vec<u8>, _>>()?;
+    let bytes = crate::admin_key::unhex(raw).ok_or_else(invalid)?;
     serde_json::from_slice(&bytes).map_err(|_| invalid())
 }
 

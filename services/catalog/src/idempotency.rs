@@ -195,15 +195,8 @@ pub async fn record(
 
 /// An admin key's 32 random bytes XOR the pad; `None` if it is not a key this crate made.
 fn seal(key: &str, pad: &[u8; 32]) -> Option<Vec<u8>> {
-    let hex = key.strip_prefix(admin_key::PREFIX)?;
-    if hex.len() != 64 {
-        return None;
-    }
-    let bytes = (0..64)
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect::<Option<Vec<u8>>>()?;
-    Some(xor(&bytes, pad))
+    let bytes = admin_key::unhex(key.strip_prefix(admin_key::PREFIX)?)?;
+    (bytes.len() == pad.len()).then(|| xor(&bytes, pad))
 }
 
 fn xor(bytes: &[u8], pad: &[u8; 32]) -> Vec<u8> {

@@ -1,14 +1,29 @@
 //! Platform tests: each starts the real service binaries (built by `make test` before the
-//! tests run) as processes, on free ports, each against a fresh database of its own and a
-//! RabbitMQ vhost of the test's own, and talks to them only over HTTP and the broker.
+//! tests run) as processes, each against a fresh database of its own and a RabbitMQ vhost of
+//! the test's own, and talks to them only over HTTP and the broker.
+//!
+//! As in production, a service connects as a role of its own that owns its database and is
+//! no superuser (a superuser would bypass forced row-level security): [`Database`] creates
+//! both, and [`Service::wait_ready`] checks the role of every connection the service holds.
+//!
+//! A service is started with `PORT=0`: it binds a port the system picks and prints it on stdout
+//! ([`service_kit::Listening`]), and the harness reads it from there — no port is picked ahead,
+//! released, and raced for by another process before the service binds it.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use service_kit::Listening;
 use sqlx::{Connection, PgConnection};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::task::JoinHandle;
 
 /// The four services and the queues each must declare.
 pub const SERVICES: [&str; 4] = ["catalog", "checkout", "payments", "notifications"];
@@ -16,23 +31,38 @@ pub const SERVICES: [&str; 4] = ["catalog", "checkout", "payments", "notificatio
 /// A started service binary. Killed on drop if still running.
 pub struct Service {
     pub name: String,
-    pub port: u16,
+    /// Where it listens: the address it announced after binding port 0.
+    pub addr: SocketAddr,
     child: Child,
+    /// The name of its database, which is also the name of the role it connects as.
+    database_name: String,
     /// The fresh database it was given, dropped when it stops; `None` under [`RunDatabases`].
     database: Option<Database>,
 }
 
 impl Service {
-    /// Starts `name` on a free port with a fresh database; `amqp_url` picks the broker (vhost).
+    /// Starts `name` on a port of its own with a fresh database; `amqp_url` picks the broker
+    /// (vhost). Returns once it listens.
     pub async fn start(name: &str, amqp_url: &str) -> anyhow::Result<Self> {
         let database = Database::create(name).await?;
         let env = vec![("DATABASE_URL".to_owned(), database.url())];
-        Self::spawn(name, env, amqp_url, Some(database))
+        let database_name = database.name.clone();
+        Self::spawn(name, env, amqp_url, database_name, Some(database)).await
+    }
+
+    /// Starts `name` as [`Service::start`] does, but connected as the admin role (a
+    /// superuser) to its fresh database: what platform tests did before each service had a
+    /// role of its own, kept only to show that [`Service::wait_ready`] refuses it.
+    pub async fn start_as_admin(name: &str, amqp_url: &str) -> anyhow::Result<Self> {
+        let database = Database::create(name).await?;
+        let env = vec![("DATABASE_URL".to_owned(), admin_url_to(&database.name))];
+        let database_name = database.name.clone();
+        Self::spawn(name, env, amqp_url, database_name, Some(database)).await
     }
 
     /// Starts `name` the way `make run` does — with the environment
     /// `deploy/local/service-env.sh` prints for it, over whatever this process inherited —
-    /// against `databases`, but on a free port and the broker (vhost) of `amqp_url`.
+    /// against `databases`, but on a port of its own and the broker (vhost) of `amqp_url`.
     pub async fn start_as_make_run(
         name: &str,
         databases: &RunDatabases,
@@ -44,38 +74,57 @@ impl Service {
             .into_iter()
             .filter(|(key, _)| key != "PORT" && key != "AMQP_URL")
             .collect();
-        Self::spawn(name, env, amqp_url, None)
+        Self::spawn(name, env, amqp_url, databases.name_of(name), None).await
     }
 
-    fn spawn(
+    /// Runs the binary with `PORT=0` and waits for the address it announces on stdout. Its
+    /// output (stdout after the announcement, and stderr) goes to a log file in the temporary
+    /// directory, named in any error.
+    async fn spawn(
         name: &str,
         env: Vec<(String, String)>,
         amqp_url: &str,
+        database_name: String,
         database: Option<Database>,
     ) -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let log =
-            std::fs::File::create(std::env::temp_dir().join(format!("summit-{name}-{port}.log")))?;
-        let child = Command::new(binary(name)?)
+        let log_path = std::env::temp_dir().join(format!(
+            "summit-{name}-{}.log",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let log = std::fs::File::create(&log_path)?;
+        let mut child = Command::new(binary(name)?)
             .envs(env)
-            .env("PORT", port.to_string())
+            .env("PORT", "0")
             .env("AMQP_URL", amqp_url)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
+            .stdout(Stdio::piped())
+            .stderr(log.try_clone()?)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {name}"))?;
+        let stdout = child.stdout.take().context("the child's stdout is piped")?;
+        let addr = tokio::time::timeout(
+            Duration::from_secs(30),
+            announced_addr(stdout, tokio::fs::File::from_std(log), &log_path),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "{name} announced no address within 30 s (log: {})",
+                log_path.display()
+            )
+        })??;
         Ok(Self {
             name: name.to_owned(),
-            port,
+            addr,
             child,
+            database_name,
             database,
         })
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://{}{path}", self.addr)
     }
 
     /// POST JSON to `path` with optional bearer key: status and JSON body.
@@ -106,13 +155,24 @@ impl Service {
     }
 
     /// Waits until `/health/ready` answers 200 with every dependency up (`ready`, not
-    /// `degraded`).
+    /// `degraded`); then checks that the service talks to its database as its own role, no
+    /// superuser ([`Service::database_roles`]).
     pub async fn wait_ready(&self, limit: Duration) -> anyhow::Result<()> {
         let start = Instant::now();
         loop {
             if let Ok((200, body)) = self.get("/health/ready").await
                 && body["status"] == "ready"
             {
+                let roles = self.database_roles().await?;
+                let own = [(self.database_name.clone(), false)];
+                if roles != own {
+                    bail!(
+                        "{} must connect to its database only as its own non-superuser role {}; \
+                         its connections' (role, superuser): {roles:?}",
+                        self.name,
+                        self.database_name
+                    );
+                }
                 return Ok(());
             }
             if start.elapsed() > limit {
@@ -120,6 +180,24 @@ impl Service {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The roles of the connections to the service's database, as the server sees them
+    /// (`pg_stat_activity`), each with whether it is a superuser; asked through the admin
+    /// connection, not the service's.
+    pub async fn database_roles(&self) -> anyhow::Result<Vec<(String, bool)>> {
+        let mut admin = PgConnection::connect(&admin_url()).await?;
+        let roles = sqlx::query_as(
+            "SELECT DISTINCT r.rolname::text, r.rolsuper
+             FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid
+             WHERE a.datname = $1 AND a.backend_type = 'client backend'
+             ORDER BY 1",
+        )
+        .bind(&self.database_name)
+        .fetch_all(&mut admin)
+        .await?;
+        admin.close().await?;
+        Ok(roles)
     }
 
     /// SIGTERM, then the exit status (the service drains and exits on its own).
@@ -208,13 +286,89 @@ fn binary(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+/// Reads a starting service's stdout up to its [`Listening`] line, copying what comes before
+/// to `log`; from then on a task of its own copies the rest, until the service exits.
+async fn announced_addr(
+    stdout: ChildStdout,
+    mut log: tokio::fs::File,
+    log_path: &Path,
+) -> anyhow::Result<SocketAddr> {
+    let mut stdout = BufReader::new(stdout);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stdout.read_line(&mut line).await? == 0 {
+            bail!("exited before it listened (log: {})", log_path.display());
+        }
+        if let Some(announced) = Listening::parse(&line) {
+            tokio::spawn(async move {
+                let _ = tokio::io::copy_buf(&mut stdout, &mut log).await;
+            });
+            return Ok(announced.listening);
+        }
+        log.write_all(line.as_bytes()).await?;
+    }
 }
 
-/// A database of the test's own on the local server, created through the admin `DATABASE_URL`.
+/// Where the real broker listens.
+const BROKER: &str = "127.0.0.1:5672";
+
+/// A broker address the test holds from the start, for a service whose broker is away: until
+/// [`BrokerGate::open`] it hangs up on every connection; then it forwards each to the real
+/// broker. The port stays bound throughout, so no other process can take it meanwhile.
+pub struct BrokerGate {
+    addr: SocketAddr,
+    open: Arc<AtomicBool>,
+    accepting: JoinHandle<()>,
+}
+
+impl BrokerGate {
+    pub async fn closed() -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let open = Arc::new(AtomicBool::new(false));
+        let is_open = open.clone();
+        let accepting = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !is_open.load(Ordering::SeqCst) {
+                    // Dropped at once: the client sees the connection closed.
+                    continue;
+                }
+                tokio::spawn(async move {
+                    if let Ok(mut broker) = TcpStream::connect(BROKER).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut broker).await;
+                    }
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            open,
+            accepting,
+        })
+    }
+
+    /// The AMQP URL of `vhost` through this gate (`%2f`: the default vhost).
+    pub fn url(&self, vhost: &str) -> String {
+        format!("amqp://guest:guest@{}/{vhost}", self.addr)
+    }
+
+    /// From now on, connections reach the broker.
+    pub fn open(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for BrokerGate {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+/// A database of the test's own on the local server, created through the admin `DATABASE_URL`,
+/// with a role of the same name that owns it, may connect to it alone, and is no superuser —
+/// what deploy/local/databases.sh gives each service. Both are dropped by
+/// [`Database::drop_now`].
 pub struct Database {
     name: String,
     dropped: bool,
@@ -333,37 +487,62 @@ impl Database {
     pub async fn create(service: &str) -> anyhow::Result<Self> {
         let name = format!("platform_{service}_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&admin_url()).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await?;
+        for statement in [
+            format!(
+                "CREATE ROLE {name} LOGIN PASSWORD '{name}' NOSUPERUSER NOCREATEDB NOCREATEROLE"
+            ),
+            format!("CREATE DATABASE {name} OWNER {name}"),
+            format!("REVOKE CONNECT ON DATABASE {name} FROM PUBLIC"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut admin)
+                .await?;
+        }
         Ok(Self {
             name,
             dropped: false,
         })
     }
 
+    /// The URL the service connects with: its own role, to its own database.
     pub fn url(&self) -> String {
-        admin_url_to(&self.name)
+        let name = &self.name;
+        format!("postgres://{name}:{name}@{}/{name}", server_address())
     }
 
     pub async fn drop_now(&mut self) -> anyhow::Result<()> {
         let mut admin = PgConnection::connect(&admin_url()).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut admin)
-        .await?;
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            format!("DROP ROLE IF EXISTS {}", self.name),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut admin)
+                .await?;
+        }
         self.dropped = true;
         Ok(())
     }
+}
+
+/// `host:port` of the server the admin `DATABASE_URL` names.
+fn server_address() -> String {
+    let admin = admin_url();
+    let rest = admin
+        .split_once("://")
+        .map_or(admin.as_str(), |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_owned()
 }
 
 impl Drop for Database {
     fn drop(&mut self) {
         if !self.dropped {
             eprintln!(
-                "database {} left behind (the test failed before stopping it)",
+                "database and role {} left behind (the test failed before stopping it)",
                 self.name
             );
         }

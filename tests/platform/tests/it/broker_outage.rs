@@ -1,23 +1,19 @@
 use std::time::{Duration, Instant};
 
 use contracts::Message;
-use platform_tests::{EventWatcher, Service};
+use platform_tests::{BrokerGate, EventWatcher, Service};
 use serde_json::json;
 use testkit::Vhost;
-use tokio::net::{TcpListener, TcpStream};
 
 /// docs/design.md's fallback for "RabbitMQ down": HTTP writes still commit (outbox), and the events
-/// flow when the broker returns. The broker is "down" behind a port nobody listens on yet; it
-/// "returns" when the test starts forwarding that port to the real broker.
+/// flow when the broker returns. The broker is "down" behind a gate the test holds, which hangs
+/// up on every connection; it "returns" when the gate opens onto the real broker.
 #[tokio::test]
 async fn writes_commit_while_the_broker_is_away_and_their_events_flow_when_it_returns()
 -> anyhow::Result<()> {
     let vhost = Vhost::create().await?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let through_proxy = format!("amqp://guest:guest@127.0.0.1:{port}/{}", vhost.name());
-    let catalog = Service::start("catalog", &through_proxy).await?;
+    let gate = BrokerGate::closed().await?;
+    let catalog = Service::start("catalog", &gate.url(vhost.name())).await?;
 
     // Up, migrated, ready but degraded (no broker) — and taking writes.
     let start = Instant::now();
@@ -48,16 +44,7 @@ async fn writes_commit_while_the_broker_is_away_and_their_events_flow_when_it_re
     let events = EventWatcher::start(&vhost, "catalog.events").await?;
 
     // The broker returns.
-    let proxy = TcpListener::bind(("127.0.0.1", port)).await?;
-    tokio::spawn(async move {
-        while let Ok((mut client, _)) = proxy.accept().await {
-            tokio::spawn(async move {
-                if let Ok(mut broker) = TcpStream::connect("127.0.0.1:5672").await {
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut broker).await;
-                }
-            });
-        }
-    });
+    gate.open();
     catalog.wait_ready(Duration::from_secs(60)).await?;
 
     let created = events

@@ -1,6 +1,8 @@
 use std::time::Duration;
 
-use platform_tests::{SERVICES, Service};
+use anyhow::Context;
+
+use platform_tests::{BrokerGate, SERVICES, Service};
 use testkit::Vhost;
 
 /// The queues docs/design.md gives each consumer, each with its dead-letter queue.
@@ -31,6 +33,12 @@ async fn all_four_services_come_up_ready_and_declare_their_topology() -> anyhow:
         assert_eq!(ready["status"], "ready");
         assert_eq!(ready["checks"]["database"], true);
         assert_eq!(ready["checks"]["broker"], true);
+        let roles = service.database_roles().await?;
+        assert!(
+            !roles.is_empty() && roles.iter().all(|(_, superuser)| !superuser),
+            "{} connects as no superuser: {roles:?}",
+            service.name
+        );
     }
 
     let exchanges = vhost.exchange_names().await?;
@@ -72,15 +80,9 @@ async fn all_four_services_come_up_ready_and_declare_their_topology() -> anyhow:
 
 #[tokio::test]
 async fn a_service_without_its_broker_stays_up_and_reports_degraded() -> anyhow::Result<()> {
-    // Nothing listens on this port: the broker is "away".
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let service = Service::start(
-        "checkout",
-        &format!("amqp://guest:guest@127.0.0.1:{closed}/%2f"),
-    )
-    .await?;
+    // The broker is "away": its address hangs up on every connection.
+    let gate = BrokerGate::closed().await?;
+    let service = Service::start("checkout", &gate.url("%2f")).await?;
     let start = std::time::Instant::now();
     let (live, ready) = loop {
         if let (Ok(live), Ok(ready)) = (
@@ -101,10 +103,38 @@ async fn a_service_without_its_broker_stays_up_and_reports_degraded() -> anyhow:
     assert_eq!(ready.1["status"], "degraded");
     assert_eq!(ready.1["checks"]["broker"], false);
     assert!(ready.1["reasons"]["broker"].is_string(), "{}", ready.1);
+    // Its database connections are its own role's, and that role is no superuser (which
+    // would bypass forced row-level security).
+    let roles = service.database_roles().await?;
+    assert!(
+        !roles.is_empty()
+            && roles
+                .iter()
+                .all(|(role, superuser)| !superuser && role.starts_with("platform_checkout_")),
+        "{roles:?}"
+    );
     let status = service.stop().await?;
     assert!(
         status.success(),
         "exits cleanly while still waiting for the broker: {status}"
     );
+    Ok(())
+}
+
+/// The role check of `wait_ready` can fail: a service connected as the superuser (which
+/// bypasses forced row-level security) is refused, and its connections show why.
+#[tokio::test]
+async fn a_service_connected_as_a_superuser_is_refused() -> anyhow::Result<()> {
+    let vhost = Vhost::create().await?;
+    let service = Service::start_as_admin("payments", &vhost.url()).await?;
+    let refused = service.wait_ready(Duration::from_secs(90)).await;
+    let error = refused.err().context("wait_ready accepted a superuser")?;
+    assert!(
+        error.to_string().contains("non-superuser role"),
+        "{error:#}"
+    );
+    let roles = service.database_roles().await?;
+    assert!(roles.iter().any(|(_, superuser)| *superuser), "{roles:?}");
+    assert!(service.stop().await?.success());
     Ok(())
 }
