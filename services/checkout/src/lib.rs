@@ -1,4 +1,9 @@
 //! Checkout: orders, a local read model of products and stores, and the order saga.
+//!
+//! Layout:
+//! - [`order`]: the order's state machine (statuses, reasons, what each reply does), pure.
+
+pub mod order;
 
 use axum::Router;
 use bus::{QueueSpec, Topology};

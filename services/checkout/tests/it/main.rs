@@ -1,0 +1,1 @@
+//! Checkout against real Postgres (a database per test) and RabbitMQ (a vhost per test).
