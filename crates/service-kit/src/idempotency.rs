@@ -103,6 +103,10 @@ impl RequestKey {
             fingerprint: self.fingerprint.clone(),
             scope,
             pad,
+            secret: Secret {
+                field: "admin_key",
+                prefix: admin_key::PREFIX,
+            },
         }
     }
 }
@@ -113,6 +117,24 @@ pub struct Idempotency {
     key_hash: String,
     fingerprint: String,
     pad: [u8; 32],
+    /// The response field that holds a secret, kept sealed (never in the clear).
+    secret: Secret,
+}
+
+/// A top-level response field holding a secret of `prefix` + 64 hex digits (32 random bytes).
+#[derive(Debug, Clone, Copy)]
+struct Secret {
+    field: &'static str,
+    prefix: &'static str,
+}
+
+impl Idempotency {
+    /// Seals `field` instead of `admin_key`: a secret of `prefix` followed by 64 hex digits
+    /// (e.g. an order's status token), so the database never holds it in the clear.
+    pub fn sealing(mut self, field: &'static str, prefix: &'static str) -> Self {
+        self.secret = Secret { field, prefix };
+        self
+    }
 }
 
 /// What a write that may carry a key did: its effect, or the first response to replay.
@@ -174,10 +196,10 @@ pub async fn claim(
     if let (Some(sealed), Some(object)) = (sealed, body.as_object_mut()) {
         let key = format!(
             "{}{}",
-            admin_key::PREFIX,
+            idem.secret.prefix,
             admin_key::hex(&xor(&sealed, &idem.pad))
         );
-        object.insert("admin_key".into(), Value::String(key));
+        object.insert(idem.secret.field.into(), Value::String(key));
     }
     Ok(Some(Recorded {
         status: status as u16,
@@ -186,7 +208,7 @@ pub async fn claim(
 }
 
 /// Completes the claim with the response, in the transaction of the effect. A top-level
-/// `admin_key` is kept sealed, never in the clear.
+/// `admin_key` (or the field named by [`Idempotency::sealing`]) is kept sealed, never in the clear.
 pub async fn record(
     conn: &mut PgConnection,
     idem: &Idempotency,
@@ -195,8 +217,8 @@ pub async fn record(
 ) -> Result<(), IdempotencyError> {
     let sealed = body
         .as_object_mut()
-        .and_then(|object| object.remove("admin_key"))
-        .and_then(|key| seal(key.as_str()?, &idem.pad));
+        .and_then(|object| object.remove(idem.secret.field))
+        .and_then(|key| seal(key.as_str()?, idem.secret.prefix, &idem.pad));
     sqlx::query(
         "UPDATE idempotency_keys SET status = $3, body = $4, sealed_key = $5
          WHERE scope = $1 AND key_hash = $2",
@@ -211,9 +233,9 @@ pub async fn record(
     Ok(())
 }
 
-/// An admin key's 32 random bytes XOR the pad; `None` if it is not an [`admin_key`] key.
-fn seal(key: &str, pad: &[u8; 32]) -> Option<Vec<u8>> {
-    let hex = key.strip_prefix(admin_key::PREFIX)?;
+/// A secret's 32 random bytes XOR the pad; `None` if it is not `prefix` + 64 hex digits.
+fn seal(key: &str, prefix: &str, pad: &[u8; 32]) -> Option<Vec<u8>> {
+    let hex = key.strip_prefix(prefix)?;
     if hex.len() != 64 {
         return None;
     }
@@ -270,7 +292,7 @@ mod tests {
         let idem = RequestKey::new("k-1", "POST", "/stores", b"{}")
             .unwrap()
             .public();
-        let sealed = seal(key.expose(), &idem.pad).unwrap();
+        let sealed = seal(key.expose(), admin_key::PREFIX, &idem.pad).unwrap();
         assert_eq!(sealed.len(), 32);
         assert!(!admin_key::hex(&sealed).contains(&key.expose()[3..]));
         let opened = format!(
@@ -283,6 +305,6 @@ mod tests {
             .unwrap()
             .public();
         assert_ne!(other.pad, idem.pad);
-        assert!(seal("not-a-key", &idem.pad).is_none());
+        assert!(seal("not-a-key", admin_key::PREFIX, &idem.pad).is_none());
     }
 }
