@@ -1,5 +1,5 @@
-//! The saga over a real broker (a vhost of its own): checkout's relay and consumers, and the
-//! peers played by the test — catalog answering `catalog.commands`, payments answering
+//! The saga over a real broker (a vhost of its own): the order placed while no broker is
+//! connected, then checkout's relay and consumers, and the peers played by the test — catalog answering `catalog.commands`, payments answering
 //! `payments.commands`. Each peer starts late, as after an outage: the commands wait in their
 //! queues, and the orders move on when the peer returns.
 
@@ -99,12 +99,24 @@ async fn ready(vhost: &testkit::Vhost, queue: &str, messages: i64) -> anyhow::Re
 }
 
 #[sqlx::test(migrations = false)]
-async fn orders_wait_for_peers_that_are_away_and_move_on_when_they_return(
+async fn orders_wait_for_the_broker_and_peers_that_are_away_and_move_on_when_they_return(
     pool: PgPool,
 ) -> anyhow::Result<()> {
     let app = spawn(pool).await?;
     let shop = app.shop("broker").await?;
     let mug = app.product(&shop, "Caneca", 500, "BRL").await?;
+    // The broker is away (nothing connected yet): the order still commits, its messages wait
+    // in the outbox.
+    let placed = app.place(&shop, &[(mug, 2)]).await?;
+    let unpublished: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(&app.pool)
+            .await?;
+    assert_eq!(
+        unpublished, 2,
+        "OrderPlaced and catalog.reserve-stock wait in the outbox"
+    );
+
     let vhost = testkit::Vhost::create().await?;
     let topology = checkout::topology()
         .queue(
@@ -146,8 +158,7 @@ async fn orders_wait_for_peers_that_are_away_and_move_on_when_they_return(
         Arc::new(checkout::saga::PaymentsEvents::new(app.app_pool.clone())),
     );
 
-    // Catalog and payments are both away: the order is taken from the read model.
-    let placed = app.place(&shop, &[(mug, 2)]).await?;
+    // The broker is back; catalog and payments are both still away: the reservation waits.
     ready(&vhost, "catalog.commands", 1).await?;
     assert_eq!(app.status(&placed).await?["status"], "pending");
 
