@@ -9,6 +9,9 @@
 //!   problems too.
 //! - [`http`]: the layers every service's HTTP edge wears: request ids, tracing, a timeout.
 //! - [`metrics`]: Prometheus metrics at `/metrics`.
+//! - [`idempotency`]: `Idempotency-Key` on HTTP writes, recorded with their effect.
+//! - [`admin_key`]: merchant admin keys, kept and published only as SHA-256.
+//! - [`cursor`]: opaque page cursors.
 //! - [`jobs`]: periodic jobs under an advisory lock, so one replica runs each at a time.
 //! - [`listening`]: the line a service prints on stdout with the address it bound (`PORT=0`
 //!   lets the system pick the port; tests read it back).
@@ -16,10 +19,13 @@
 //!   outbox relay and the consumers, report ready; on SIGINT/SIGTERM stop taking work, finish
 //!   what is in flight, and exit.
 
+pub mod admin_key;
 pub mod config;
+pub mod cursor;
 pub mod database;
 pub mod health;
 pub mod http;
+pub mod idempotency;
 pub mod jobs;
 pub mod listening;
 pub mod metrics;
