@@ -27,8 +27,14 @@ impl DeadLetter {
     fn from_delivery(properties: &lapin::BasicProperties, body: &[u8]) -> Self {
         let table = properties.headers().as_ref();
         Self {
-            message_id: properties.message_id().as_ref().map(|s| s.to_string()),
-            kind: properties.kind().as_ref().map(|s| s.to_string()),
+            message_id: properties
+                .message_id()
+                .as_ref()
+                .map(std::string::ToString::to_string),
+            kind: properties
+                .kind()
+                .as_ref()
+                .map(std::string::ToString::to_string),
             error: headers::string(table, headers::ERROR),
             error_kind: headers::string(table, headers::ERROR_KIND),
             attempts: headers::int(table, headers::ATTEMPTS),

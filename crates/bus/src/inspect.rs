@@ -75,8 +75,14 @@ impl Bus {
             };
             let properties = &message.delivery.properties;
             out.push(Peeked {
-                message_id: properties.message_id().as_ref().map(|s| s.to_string()),
-                kind: properties.kind().as_ref().map(|s| s.to_string()),
+                message_id: properties
+                    .message_id()
+                    .as_ref()
+                    .map(std::string::ToString::to_string),
+                kind: properties
+                    .kind()
+                    .as_ref()
+                    .map(std::string::ToString::to_string),
                 headers: render(properties.headers().as_ref()),
                 body: message.delivery.data.clone(),
                 redelivered: message.delivery.redelivered,

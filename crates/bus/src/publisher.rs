@@ -194,7 +194,7 @@ impl Publisher {
                 .into_iter()
                 .zip(messages)
                 .map(|(confirmation, message)| {
-                    settle(&message.exchange, &message.routing_key, confirmation?)
+                    settle(&message.exchange, &message.routing_key, &confirmation?)
                 })
                 .collect(),
             Err(_) => messages
@@ -230,7 +230,7 @@ impl Publisher {
             Ok::<_, PublishError>(confirm.await?)
         };
         match tokio::time::timeout(self.confirm_timeout, confirmed).await {
-            Ok(confirmation) => settle(exchange, routing_key, confirmation?),
+            Ok(confirmation) => settle(exchange, routing_key, &confirmation?),
             Err(_) => Err(PublishError::Timeout(self.confirm_timeout)),
         }
     }
@@ -273,7 +273,7 @@ impl Publisher {
 fn settle(
     exchange: &str,
     routing_key: &str,
-    confirmation: Confirmation,
+    confirmation: &Confirmation,
 ) -> Result<(), PublishError> {
     match confirmation {
         Confirmation::Ack(None) => Ok(()),

@@ -13,6 +13,9 @@
 //!
 //! Result lines (logfmt) go to stdout, progress to stderr. The bench never fails on a number.
 
+// Test helpers may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::{
     cmp::Reverse,
     collections::BinaryHeap,

@@ -187,7 +187,9 @@ impl CircuitBreaker {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock leaves only counters behind; keep serving.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Current state; an open breaker whose cool-down is over reports (and becomes) half-open.
@@ -494,7 +496,7 @@ mod tests {
         }
         match b.try_acquire::<()>() {
             Err(PolicyError::CircuitOpen { retry_in }) => {
-                assert_eq!(retry_in, Duration::from_secs(5))
+                assert_eq!(retry_in, Duration::from_secs(5));
             }
             other => panic!("expected CircuitOpen, got {other:?}"),
         }

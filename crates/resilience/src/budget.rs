@@ -79,7 +79,9 @@ impl RetryBudget {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Buckets> {
-        self.buckets.lock().unwrap_or_else(|p| p.into_inner())
+        self.buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn refill(&self, b: &mut Buckets) {

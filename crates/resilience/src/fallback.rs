@@ -63,13 +63,19 @@ impl<T: Clone> LastKnownGood<T> {
     }
 
     pub fn remember(&self, value: &T) {
-        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) =
+        *self
+            .slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
             Some((value.clone(), Instant::now()));
     }
 
     /// The remembered value if still fresh enough.
     pub fn get(&self) -> Option<T> {
-        let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = self
+            .slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         slot.as_ref()
             .filter(|(_, at)| at.elapsed() <= self.max_age)
             .map(|(v, _)| v.clone())

@@ -193,8 +193,7 @@ impl Health {
 
     /// Runs every check: the status code and body `/health/ready` answers with.
     pub async fn readiness(&self) -> (StatusCode, Value) {
-        let results =
-            futures_util::future::join_all(self.checks.iter().map(|check| check.run())).await;
+        let results = futures_util::future::join_all(self.checks.iter().map(Check::run)).await;
         let mut checks = Map::new();
         let mut reasons = Map::new();
         let (mut required_failed, mut degraded) = (false, false);

@@ -384,8 +384,7 @@ pub fn admin_url_to(database: &str) -> String {
     let admin = admin_url();
     let base = admin
         .rsplit_once('/')
-        .map(|(base, _)| base)
-        .unwrap_or(&admin);
+        .map_or(admin.as_str(), |(base, _)| base);
     format!("{base}/{database}")
 }
 

@@ -2,6 +2,9 @@
 //! (in-process axum, real sockets), driven by a real reqwest client. One binary on purpose:
 //! one link step for all of them.
 
+// Test helpers may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 mod breaker;

@@ -82,7 +82,7 @@ async fn every_served_route_is_documented_and_every_documented_one_served(
     // Paths: what the router registered is what the document lists (and the viewer).
     let served = registered_paths(&router);
     let mut expected: BTreeSet<String> = documented.iter().map(|(_, p)| p.clone()).collect();
-    expected.extend(VIEWER.iter().map(|p| p.to_string()));
+    expected.extend(VIEWER.iter().map(std::string::ToString::to_string));
     assert_eq!(served, expected, "served paths vs documented paths");
 
     // Methods: on each documented path, a documented method reaches a handler (never the
