@@ -1,4 +1,19 @@
-//! Payments: per-store gateway settings, transactions and their status history.
+//! Payments: turns `payments.charge` and `payments.void` into gateway calls that never charge
+//! twice and survive a flaky or absent gateway (docs/payments.md).
+//!
+//! Layout:
+//! - [`payment`]: the payment's state machine (eight statuses, allowed moves), pure.
+//! - [`gateway`]: the [`gateway::Gateway`] trait, the pagar.me adapter, the status mapping.
+//! - [`sim`]: the gateway simulator (pagar.me's shape) served by the `gateway-sim` binary and
+//!   started in-process by tests.
+//!
+//! Invariants: a payment row is written `processing` with its idempotency key before the
+//! gateway is called; every status change commits with its history row and its event
+//! (transactional outbox); money is integer minor units.
+
+pub mod gateway;
+pub mod payment;
+pub mod sim;
 
 use axum::Router;
 use bus::{QueueSpec, Topology};

@@ -1,0 +1,5 @@
+//! Payments against the gateway simulator (in-process, port 0, over real HTTP), real Postgres
+//! (a database per test) and RabbitMQ (a vhost per test).
+
+mod gateway;
+mod helpers;
