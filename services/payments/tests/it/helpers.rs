@@ -99,3 +99,89 @@ impl Sim {
         Ok(())
     }
 }
+
+/// Payments over a fresh database and a simulator of its own.
+pub struct World {
+    pub pool: sqlx::PgPool,
+    pub sim: Sim,
+    pub payments: std::sync::Arc<payments::charges::Payments<PagarMe>>,
+    pub store: uuid::Uuid,
+}
+
+/// Short limits so a gateway that is away is found out in milliseconds, not seconds.
+pub fn fast_config() -> payments::PaymentsConfig {
+    use std::time::Duration;
+    payments::PaymentsConfig {
+        timeout: Duration::from_millis(300),
+        attempts: 2,
+        backoff_base: Duration::from_millis(5),
+        settle_after: Duration::ZERO,
+        ..payments::PaymentsConfig::default()
+    }
+}
+
+impl World {
+    pub async fn new(pool: sqlx::PgPool) -> anyhow::Result<Self> {
+        let sim = Sim::start().await?;
+        let gateway = sim.pagarme()?;
+        Self::with_gateway(pool, sim, gateway).await
+    }
+
+    pub async fn with_gateway(
+        pool: sqlx::PgPool,
+        sim: Sim,
+        gateway: PagarMe,
+    ) -> anyhow::Result<Self> {
+        payments::migrator().run(&pool).await?;
+        let payments = std::sync::Arc::new(payments::charges::Payments::new(
+            pool.clone(),
+            gateway,
+            &fast_config(),
+        ));
+        Ok(Self {
+            pool,
+            sim,
+            payments,
+            store: uuid::Uuid::now_v7(),
+        })
+    }
+
+    /// A charge command for a new order, paid with `card`, in its envelope.
+    pub async fn charge(
+        &self,
+        card: &str,
+    ) -> anyhow::Result<(contracts::RawEnvelope, contracts::payments::Charge)> {
+        let command = contracts::payments::Charge {
+            order_id: uuid::Uuid::now_v7(),
+            store_id: self.store,
+            amount_minor: 15_990,
+            currency: "BRL".into(),
+            customer: contracts::payments::Customer {
+                email: "maria@example.com".into(),
+                name: Some("Maria Silva".into()),
+            },
+            payment_token: self.sim.token(card).await?,
+        };
+        let raw = contracts::Envelope::new(Some(self.store), command.clone()).into_raw();
+        Ok((raw, command))
+    }
+
+    pub async fn status(&self, order_id: uuid::Uuid) -> anyhow::Result<String> {
+        Ok(
+            sqlx::query_scalar("SELECT status FROM payments WHERE order_id = $1")
+                .bind(order_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The kinds of the events waiting in the outbox for an order, oldest first.
+    pub async fn events(&self, order_id: uuid::Uuid) -> anyhow::Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT kind FROM outbox WHERE correlation_id = $1 ORDER BY id")
+                .bind(order_id.to_string())
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+}

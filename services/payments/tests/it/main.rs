@@ -1,5 +1,6 @@
 //! Payments against the gateway simulator (in-process, port 0, over real HTTP), real Postgres
 //! (a database per test) and RabbitMQ (a vhost per test).
 
+mod charges;
 mod gateway;
 mod helpers;
