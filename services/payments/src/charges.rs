@@ -223,7 +223,7 @@ impl<G: Gateway> Payments<G> {
             "INSERT INTO payments (id, store_id, order_id, status, amount_minor, currency,
                                    customer_name, customer_email, idempotency_key, card_token)
              VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (store_id, order_id) DO NOTHING",
+             ON CONFLICT DO NOTHING",
         )
         .bind(Uuid::now_v7())
         .bind(command.store_id)
@@ -259,11 +259,17 @@ impl<G: Gateway> Payments<G> {
         }
         let status = status_of(&row);
         if !status.is_unsettled() {
-            if let Some(cause) = cause {
-                outbox::inbox::record(&mut tx, cause.id, CHARGE_HANDLER).await?;
-            }
+            // A concurrent delivery of this very message settled it while we waited.
+            let first = match cause {
+                Some(cause) => outbox::inbox::record(&mut tx, cause.id, CHARGE_HANDLER).await?,
+                None => true,
+            };
             tx.commit().await?;
-            return Ok(Handled::AlreadySettled(status));
+            return Ok(if first {
+                Handled::AlreadySettled(status)
+            } else {
+                Handled::Duplicate
+            });
         }
         // The row is committed `processing` before the gateway hears of it.
         tx.commit().await?;
@@ -299,11 +305,12 @@ impl<G: Gateway> Payments<G> {
             Some(_) => None,
         };
         if let Some(handled) = settled {
-            if let Some(cause) = cause {
-                outbox::inbox::record(&mut tx, cause.id, VOID_HANDLER).await?;
-            }
+            let first = match cause {
+                Some(cause) => outbox::inbox::record(&mut tx, cause.id, VOID_HANDLER).await?,
+                None => true,
+            };
             tx.commit().await?;
-            return Ok(handled);
+            return Ok(if first { handled } else { Handled::Duplicate });
         }
         tx.commit().await?;
         let Some(row) = row else {

@@ -284,3 +284,38 @@ async fn the_database_refuses_every_move_the_state_machine_refuses(
     }
     Ok(())
 }
+
+#[sqlx::test(migrations = false)]
+async fn an_open_circuit_leaves_charges_pending_offline_without_calling_the_gateway(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let world = World::new(pool).await?;
+    let mut commands = Vec::new();
+    for _ in 0..4 {
+        commands.push(world.charge(PAID).await?);
+    }
+    let (raw, charge) = commands.pop().ok_or_else(|| anyhow::anyhow!("four"))?;
+    world.sim.faults(json!({ "outage": true })).await?;
+    // Two attempts per charge; the breaker opens after five failures in a row.
+    let mut outcomes = Vec::new();
+    for (raw, charge) in &commands {
+        outcomes.push(world.payments.charge(Some(raw), charge).await?);
+    }
+    assert_eq!(
+        outcomes,
+        [
+            Handled::Moved(Status::GatewayError),
+            Handled::Moved(Status::GatewayError),
+            Handled::Moved(Status::PendingOffline),
+        ]
+    );
+    assert!(!world.payments.policy().is_ready(), "the circuit is open");
+    world.sim.clear_faults().await?;
+    assert_eq!(
+        world.payments.charge(Some(&raw), &charge).await?,
+        Handled::Moved(Status::PendingOffline),
+        "an open circuit sends nothing"
+    );
+    assert_eq!(world.sim.charges(&charge.order_id.to_string()).await?, 0);
+    Ok(())
+}
