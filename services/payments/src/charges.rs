@@ -278,7 +278,34 @@ impl<G: Gateway> Payments<G> {
             .clone()
             .unwrap_or_else(|| command.payment_token.clone());
         let verdict = self.call_charge(&row, SecretString::from(token)).await;
-        Box::pin(self.conclude(cause, CHARGE_HANDLER, &row, "charge", verdict)).await
+        let charged = verdict
+            .charge
+            .as_ref()
+            .filter(|c| matches!(c.status.ours(), Status::Completed | Status::Authorized))
+            .map(|c| c.charge_id.clone());
+        let handled =
+            Box::pin(self.conclude(cause, CHARGE_HANDLER, &row, "charge", verdict)).await?;
+        if let (Handled::Stayed(Status::Voided), Some(charge_id)) = (&handled, charged) {
+            // A void overtook this call (it found no charge yet): the money goes back.
+            self.cancel_late_charge(&row, &charge_id).await;
+        }
+        Ok(handled)
+    }
+
+    /// Cancels a charge the gateway made after its payment was voided. A failure is logged
+    /// for an operator (the payment is already `voided`; nothing retries this).
+    async fn cancel_late_charge(&self, row: &Row, charge_id: &str) {
+        let key = gateway::void_key(row.order_id);
+        match Box::pin(self.policy.call(|| self.gateway.cancel(charge_id, &key))).await {
+            Ok(_) => {
+                tracing::warn!(payment_id = %row.id, "a charge made after its void was cancelled")
+            }
+            Err(e) => tracing::error!(
+                payment_id = %row.id,
+                error = e.kind(),
+                "a charge made after its void could not be cancelled: refund it by hand"
+            ),
+        }
     }
 
     /// Handles `payments.void`: voids an authorization or refunds a capture; a payment whose

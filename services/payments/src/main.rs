@@ -16,9 +16,13 @@ async fn main() -> anyhow::Result<()> {
         config.pagarme_secret_key.clone(),
     )?;
     let service = Arc::new(Payments::new(runtime.pool.clone(), gateway, &config));
-    let runtime = payments::jobs(service.clone(), &config)
+    let mut runtime = payments::jobs(service.clone(), &config)
         .into_iter()
         .fold(runtime, Runtime::job);
+    // An open circuit degrades readiness (charges go pending_offline), it does not stop us.
+    if let Some(breaker) = service.policy().breaker() {
+        runtime = runtime.check(service_kit::health::Check::breaker(breaker.clone()));
+    }
     let router = payments::router(runtime.pool.clone());
     let consumers = payments::consumers(service);
     runtime
