@@ -19,6 +19,7 @@
 //!   that is not a decline is `error` (our request is wrong) and logged as an error.
 //! - The card token is kept only while the payment is unsettled and is never logged.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bus::{Handler, Incoming, Outcome};
@@ -36,6 +37,7 @@ use crate::config::PaymentsConfig;
 use crate::db;
 use crate::gateway::{self, ChargeRequest, Gateway, GatewayCharge, GatewayError};
 use crate::payment::Status;
+use crate::ratelimit::GatewayLimit;
 
 /// The inbox handler names.
 pub const CHARGE_HANDLER: &str = "payments.charge";
@@ -162,6 +164,8 @@ pub struct Payments<G> {
     gateway: G,
     policy: Policy,
     settle_after: Duration,
+    /// The gateway account's rate limit shared through Redis; every attempt waits on it.
+    limit: Option<Arc<GatewayLimit>>,
 }
 
 impl<G: Gateway> Payments<G> {
@@ -171,7 +175,28 @@ impl<G: Gateway> Payments<G> {
             gateway,
             policy: config.policy("gateway.pagarme"),
             settle_after: config.settle_after,
+            limit: None,
         }
+    }
+
+    /// Every gateway call (each attempt) first waits for `limit`.
+    pub fn with_limit(mut self, limit: Arc<GatewayLimit>) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// The composed stack, outermost first: the shared rate limit (once per logical call;
+    /// retries within honour the gateway's own 429 `Retry-After`), then the policy's retry →
+    /// breaker → bulkhead → timeout. The limit's wait is outside the per-call timeout.
+    async fn admitted<T, F, Fut>(&self, call: F) -> Result<T, PolicyError<GatewayError>>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, GatewayError>>,
+    {
+        if let Some(limit) = &self.limit {
+            limit.acquire().await;
+        }
+        self.policy.call(call).await
     }
 
     /// The policy around the gateway (its breaker's state is readiness).
@@ -206,7 +231,7 @@ impl<G: Gateway> Payments<G> {
             card_token: token,
             idempotency_key: row.idempotency_key.clone(),
         };
-        Verdict::of(Box::pin(self.policy.call(|| self.gateway.charge(&request))).await)
+        Verdict::of(Box::pin(self.admitted(|| self.gateway.charge(&request))).await)
     }
 
     /// Handles `payments.charge`.
@@ -296,7 +321,7 @@ impl<G: Gateway> Payments<G> {
     /// for an operator (the payment is already `voided`; nothing retries this).
     async fn cancel_late_charge(&self, row: &Row, charge_id: &str) {
         let key = gateway::void_key(row.order_id);
-        match Box::pin(self.policy.call(|| self.gateway.cancel(charge_id, &key))).await {
+        match Box::pin(self.admitted(|| self.gateway.cancel(charge_id, &key))).await {
             Ok(_) => {
                 tracing::warn!(payment_id = %row.id, "a charge made after its void was cancelled")
             }
@@ -346,7 +371,7 @@ impl<G: Gateway> Payments<G> {
         let code = row.order_id.to_string();
         let charge_id = match &row.gateway_charge_id {
             Some(id) => Some(id.clone()),
-            None => match Box::pin(self.policy.call(|| self.gateway.find_by_code(&code))).await {
+            None => match Box::pin(self.admitted(|| self.gateway.find_by_code(&code))).await {
                 Ok(found) => found.map(|c| c.charge_id),
                 Err(e) => return Err(PaymentsError::VoidUnreachable(e.kind())),
             },
@@ -360,7 +385,7 @@ impl<G: Gateway> Payments<G> {
             },
             Some(id) => {
                 let key = gateway::void_key(row.order_id);
-                match Box::pin(self.policy.call(|| self.gateway.cancel(&id, &key))).await {
+                match Box::pin(self.admitted(|| self.gateway.cancel(&id, &key))).await {
                     Ok(charge) => Verdict {
                         why: format!("voided: {}", command.reason),
                         ..Verdict::of(Ok(charge))
@@ -401,7 +426,7 @@ impl<G: Gateway> Payments<G> {
 
     async fn settle(&self, row: &Row) -> Result<Handled, sqlx::Error> {
         let code = row.order_id.to_string();
-        let found = Box::pin(self.policy.call(|| self.gateway.find_by_code(&code))).await;
+        let found = Box::pin(self.admitted(|| self.gateway.find_by_code(&code))).await;
         let (operation, verdict) = match found {
             Ok(Some(charge)) => ("lookup", Verdict::of(Ok(charge))),
             // The gateway never saw the charge: make it now, with the same key.

@@ -26,6 +26,14 @@ pub struct PaymentsConfig {
     pub settle_every: Duration,
     /// A `processing` payment younger than this is left to the call in flight.
     pub settle_after: Duration,
+    /// Where the shared rate limit lives (`REDIS_URL`; local Redis by default).
+    pub redis_url: String,
+    /// Gateway calls per second for the whole account, across processes
+    /// (`GATEWAY_RATE_LIMIT_PER_S`; 50).
+    pub rate_limit_per_s: u32,
+    /// How many payments processes share it; Redis away, each takes 1/replicas
+    /// (`PAYMENTS_REPLICAS`; 3).
+    pub replicas: u32,
 }
 
 impl Default for PaymentsConfig {
@@ -39,6 +47,9 @@ impl Default for PaymentsConfig {
             breaker_open_for: Duration::from_secs(10),
             settle_every: Duration::from_secs(10),
             settle_after: Duration::from_secs(30),
+            redis_url: "redis://127.0.0.1:6379".to_owned(),
+            rate_limit_per_s: 50,
+            replicas: 3,
         }
     }
 }
@@ -59,21 +70,25 @@ fn env_ms(name: &str, default: Duration) -> Result<Duration, ConfigError> {
     }
 }
 
+fn env_count(name: &str, default: u32) -> Result<u32, ConfigError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(raw) => raw
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or(ConfigError {
+                name: name.to_owned(),
+                value: raw,
+            }),
+    }
+}
+
 impl PaymentsConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         let default = Self::default();
-        let attempts = match std::env::var("GATEWAY_ATTEMPTS") {
-            Err(_) => default.attempts,
-            Ok(raw) => raw
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(ConfigError {
-                    name: "GATEWAY_ATTEMPTS".into(),
-                    value: raw,
-                })?,
-        };
+        let attempts = env_count("GATEWAY_ATTEMPTS", default.attempts)?;
         Ok(Self {
             pagarme_base_url: std::env::var("PAGARME_BASE_URL")
                 .unwrap_or(default.pagarme_base_url.clone()),
@@ -83,6 +98,9 @@ impl PaymentsConfig {
             timeout: env_ms("GATEWAY_TIMEOUT_MS", default.timeout)?,
             attempts,
             settle_every: env_ms("PAYMENTS_SETTLE_EVERY_MS", default.settle_every)?,
+            redis_url: std::env::var("REDIS_URL").unwrap_or(default.redis_url.clone()),
+            rate_limit_per_s: env_count("GATEWAY_RATE_LIMIT_PER_S", default.rate_limit_per_s)?,
+            replicas: env_count("PAYMENTS_REPLICAS", default.replicas)?,
             ..default
         })
     }

@@ -6,6 +6,8 @@
 //! - [`config`]: payments' settings and the one policy around the gateway.
 //! - [`db`]: the tenant transaction (row-level security keyed on `app.store_id`).
 //! - [`charges`]: the `payments.commands` consumer and the settle job.
+//! - [`ratelimit`]: the gateway's rate limit shared through Redis (GCRA), with a local
+//!   fallback.
 //! - [`gateway`]: the [`gateway::Gateway`] trait, the pagar.me adapter, the status mapping.
 //! - [`sim`]: the gateway simulator (pagar.me's shape) served by the `gateway-sim` binary and
 //!   started in-process by tests.
@@ -19,6 +21,7 @@ pub mod config;
 pub mod db;
 pub mod gateway;
 pub mod payment;
+pub mod ratelimit;
 pub mod sim;
 
 use axum::Router;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use payments::charges::Payments;
 use payments::gateway::PagarMe;
+use payments::ratelimit::{GatewayLimit, LimitConfig};
 use service_kit::Runtime;
 
 #[tokio::main]
@@ -15,7 +16,17 @@ async fn main() -> anyhow::Result<()> {
         config.pagarme_base_url.clone(),
         config.pagarme_secret_key.clone(),
     )?;
-    let service = Arc::new(Payments::new(runtime.pool.clone(), gateway, &config));
+    let limit = Arc::new(GatewayLimit::new(
+        &config.redis_url,
+        LimitConfig {
+            key: "payments:ratelimit:pagarme:platform".to_owned(),
+            rate_per_s: config.rate_limit_per_s,
+            burst: 1,
+            replicas: config.replicas,
+        },
+    )?);
+    let service =
+        Arc::new(Payments::new(runtime.pool.clone(), gateway, &config).with_limit(limit.clone()));
     let mut runtime = payments::jobs(service.clone(), &config)
         .into_iter()
         .fold(runtime, Runtime::job);
@@ -23,6 +34,14 @@ async fn main() -> anyhow::Result<()> {
     if let Some(breaker) = service.policy().breaker() {
         runtime = runtime.check(service_kit::health::Check::breaker(breaker.clone()));
     }
+    // Redis away: the local share of the limit serves, and readiness says so.
+    runtime = runtime.check(service_kit::health::Check::degrading(
+        "gateway.ratelimit",
+        move || {
+            let degraded = limit.degraded();
+            async move { degraded.map_or(Ok(()), Err) }
+        },
+    ));
     let router = payments::router(runtime.pool.clone());
     let consumers = payments::consumers(service);
     runtime

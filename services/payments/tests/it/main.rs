@@ -5,3 +5,4 @@ mod broker;
 mod charges;
 mod gateway;
 mod helpers;
+mod ratelimit;
