@@ -42,6 +42,15 @@ trap 'stop; exit 130' INT
 trap 'stop; exit 143' TERM
 trap stop EXIT
 
+# The payment-gateway simulator (pagar.me's shape) on 8090: payments' local default gateway.
+if (exec 3<>"/dev/tcp/127.0.0.1/8090") 2>/dev/null; then
+  echo "port 8090 (gateway simulator) is taken by another process; free it and run again" >&2
+  exit 1
+fi
+GATEWAY_SIM_ADDR=127.0.0.1:8090 ./target/debug/gateway-sim >"$state/gateway-sim.log" 2>&1 &
+pids+=($!)
+echo "gateway-sim    on http://127.0.0.1:8090/core/v5   (log: $state/gateway-sim.log)"
+
 for name in "${services[@]}"; do
   env_lines=$(service_env "$name")
   mapfile -t env_vars <<<"$env_lines"

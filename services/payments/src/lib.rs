@@ -1,10 +1,36 @@
-//! Payments: per-store gateway settings, transactions and their status history.
+//! Payments: turns `payments.charge` and `payments.void` into gateway calls that never charge
+//! twice and survive a flaky or absent gateway (docs/payments.md).
+//!
+//! Layout:
+//! - [`payment`]: the payment's state machine (eight statuses, allowed moves), pure.
+//! - [`config`]: payments' settings and the one policy around the gateway.
+//! - [`db`]: the tenant transaction (row-level security keyed on `app.store_id`).
+//! - [`charges`]: the `payments.commands` consumer and the settle job.
+//! - [`ratelimit`]: the gateway's rate limit shared through Redis (GCRA), with a local
+//!   fallback.
+//! - [`gateway`]: the [`gateway::Gateway`] trait, the pagar.me adapter, the status mapping.
+//! - [`sim`]: the gateway simulator (pagar.me's shape) served by the `gateway-sim` binary and
+//!   started in-process by tests.
+//!
+//! Invariants: a payment row is written `processing` with its idempotency key before the
+//! gateway is called; every status change commits with its history row and its event
+//! (transactional outbox); money is integer minor units.
+
+pub mod charges;
+pub mod config;
+pub mod db;
+pub mod gateway;
+pub mod payment;
+pub mod ratelimit;
+pub mod sim;
 
 use axum::Router;
 use bus::{QueueSpec, Topology};
 use contracts::exchanges;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
+
+pub use config::PaymentsConfig;
 
 /// docs/design.md's port.
 pub const PORT: u16 = 8083;
@@ -29,4 +55,30 @@ pub fn topology() -> Topology {
 
 pub fn router(_pool: PgPool) -> Router {
     Router::new()
+}
+
+/// The consumer of `payments.commands`.
+pub fn consumers<G: gateway::Gateway>(
+    payments: std::sync::Arc<charges::Payments<G>>,
+) -> Vec<service_kit::Consumer> {
+    vec![service_kit::Consumer::new(
+        "payments.commands",
+        payments,
+        bus::ConsumerConfig::default(),
+    )]
+}
+
+/// Payments' periodic jobs: the settle job, the inbox trim.
+pub fn jobs<G: gateway::Gateway>(
+    payments: std::sync::Arc<charges::Payments<G>>,
+    config: &PaymentsConfig,
+) -> Vec<service_kit::Job> {
+    vec![service_kit::Job::new(
+        "payments.settle",
+        config.settle_every,
+        move |_pool| {
+            let payments = payments.clone();
+            async move { payments.settle_unsettled().await }
+        },
+    )]
 }

@@ -1,0 +1,129 @@
+//! Payments' own settings, from the environment. The secret key is a [`SecretString`]: a
+//! startup log or a panic message shows `[REDACTED]`.
+
+use std::time::Duration;
+
+use resilience::{Backoff, BreakerConfig, BulkheadConfig, Policy, RetryConfig, Window};
+use secrecy::SecretString;
+use service_kit::config::ConfigError;
+
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    /// The platform's pagar.me account (`PAGARME_BASE_URL`; the local simulator by default).
+    pub pagarme_base_url: String,
+    /// `PAGARME_SECRET_KEY` (`sk_…`); the simulator accepts any `sk_` key.
+    pub pagarme_secret_key: SecretString,
+    /// One gateway call's limit (`GATEWAY_TIMEOUT_MS`; 5 s).
+    pub timeout: Duration,
+    /// Calls per charge, the first included (`GATEWAY_ATTEMPTS`; 3).
+    pub attempts: u32,
+    /// The retry backoff's first ceiling; full jitter, capped at 2 s.
+    pub backoff_base: Duration,
+    /// How long an open circuit stays open before trial calls.
+    pub breaker_open_for: Duration,
+    /// How often the settle job asks the gateway about unsettled payments
+    /// (`PAYMENTS_SETTLE_EVERY_MS`; 10 s).
+    pub settle_every: Duration,
+    /// A `processing` payment younger than this is left to the call in flight.
+    pub settle_after: Duration,
+    /// Where the shared rate limit lives (`REDIS_URL`; local Redis by default).
+    pub redis_url: String,
+    /// Gateway calls per second for the whole account, across processes
+    /// (`GATEWAY_RATE_LIMIT_PER_S`; 50).
+    pub rate_limit_per_s: u32,
+    /// How many payments processes share it; Redis away, each takes 1/replicas
+    /// (`PAYMENTS_REPLICAS`; 3).
+    pub replicas: u32,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            pagarme_base_url: format!("http://127.0.0.1:{}/core/v5", crate::sim::PORT),
+            pagarme_secret_key: SecretString::from("sk_test_summit_local".to_owned()),
+            timeout: Duration::from_secs(5),
+            attempts: 3,
+            backoff_base: Duration::from_millis(100),
+            breaker_open_for: Duration::from_secs(10),
+            settle_every: Duration::from_secs(10),
+            settle_after: Duration::from_secs(30),
+            redis_url: "redis://127.0.0.1:6379".to_owned(),
+            rate_limit_per_s: 50,
+            replicas: 3,
+        }
+    }
+}
+
+fn env_ms(name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+            .ok_or(ConfigError {
+                name: name.to_owned(),
+                value: raw,
+            }),
+    }
+}
+
+fn env_count(name: &str, default: u32) -> Result<u32, ConfigError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(raw) => raw
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or(ConfigError {
+                name: name.to_owned(),
+                value: raw,
+            }),
+    }
+}
+
+impl PaymentsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let default = Self::default();
+        let attempts = env_count("GATEWAY_ATTEMPTS", default.attempts)?;
+        Ok(Self {
+            pagarme_base_url: std::env::var("PAGARME_BASE_URL")
+                .unwrap_or(default.pagarme_base_url.clone()),
+            pagarme_secret_key: std::env::var("PAGARME_SECRET_KEY")
+                .map(SecretString::from)
+                .unwrap_or(default.pagarme_secret_key.clone()),
+            timeout: env_ms("GATEWAY_TIMEOUT_MS", default.timeout)?,
+            attempts,
+            settle_every: env_ms("PAYMENTS_SETTLE_EVERY_MS", default.settle_every)?,
+            redis_url: std::env::var("REDIS_URL").unwrap_or(default.redis_url.clone()),
+            rate_limit_per_s: env_count("GATEWAY_RATE_LIMIT_PER_S", default.rate_limit_per_s)?,
+            replicas: env_count("PAYMENTS_REPLICAS", default.replicas)?,
+            ..default
+        })
+    }
+
+    /// The one composed policy around the gateway account: retry with full-jitter backoff on
+    /// transient errors (honouring `Retry-After`) → circuit breaker → bulkhead → timeout.
+    pub fn policy(&self, name: &str) -> Policy {
+        Policy::builder(name)
+            .retry(RetryConfig {
+                max_attempts: self.attempts,
+                max_elapsed: self.timeout * (self.attempts + 1),
+                backoff: Backoff::new(self.backoff_base, Duration::from_secs(2)),
+            })
+            .breaker(BreakerConfig {
+                failure_rate: 0.5,
+                window: Window::Count(20),
+                min_calls: 10,
+                consecutive_failures: 5,
+                open_for: self.breaker_open_for,
+                half_open_calls: 1,
+            })
+            .bulkhead(BulkheadConfig::default())
+            .timeout(self.timeout)
+            .build()
+    }
+}

@@ -1,0 +1,474 @@
+//! The gateway simulator: a real HTTP server speaking pagar.me's v5 shape under `/core/v5`,
+//! for development (`gateway-sim` binary, port 8090) and tests (in-process, port 0).
+//!
+//! - `POST /core/v5/tokens?appId=pk_…` tokenizes a card; `POST /core/v5/orders` charges a
+//!   token; `GET /core/v5/orders?code=` and `GET /core/v5/charges/{id}` look a charge up;
+//!   `DELETE /core/v5/charges/{id}` cancels it.
+//! - pagar.me's test cards: `…0010` paid, `…0028` failed (not authorized), `…0036`
+//!   processing, then paid: the acquirer "confirms" it on the charge's next lookup.
+//! - `PUT /_sim/faults` `{"latency_ms", "error_rate", "rate_limit_per_s", "timeout_rate",
+//!   "outage", "seed"}` and `DELETE /_sim/faults`; `GET /_sim/charges?code=` counts the
+//!   charges really made for an order.
+//!
+//! Invariants:
+//! - A mutating call with an `Idempotency-Key` seen before answers the first answer again and
+//!   makes nothing new (as the real gateways do).
+//! - Faults are per simulator instance; their random source is seeded, so a run repeats.
+//! - A `timeout_rate` fault happens after the work: the charge is made and the answer is lost,
+//!   the case reconciliation exists for. Every other fault happens before any work.
+//! - Only the card's last four digits are kept beside a token.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// docs/design.md's port for the simulator.
+pub const PORT: u16 = 8090;
+
+/// Faults on cue; all off by default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Added before every gateway answer.
+    pub latency_ms: u64,
+    /// Share of calls answered 500 before any work, `0.0..=1.0`.
+    pub error_rate: f64,
+    /// Calls per second above which the gateway answers 429 with `Retry-After: 1`; 0 is none.
+    pub rate_limit_per_s: u32,
+    /// Share of calls whose answer never comes (held 60 s) after the work was done.
+    pub timeout_rate: f64,
+    /// Every gateway call answers 503.
+    pub outage: bool,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone)]
+struct SimCharge {
+    order_id: String,
+    code: String,
+    amount: i64,
+    status: String,
+    /// `…0036`: paid on the next lookup.
+    settles_on_lookup: bool,
+    acquirer_return_code: &'static str,
+}
+
+#[derive(Debug)]
+struct Sim {
+    /// Token → the card's number (a test server; production never runs it).
+    tokens: HashMap<String, String>,
+    charges: HashMap<String, SimCharge>,
+    /// Idempotency key → the first answer.
+    answers: HashMap<String, (StatusCode, Value)>,
+    faults: Faults,
+    rng: StdRng,
+    /// The current one-second window and the calls in it.
+    window: (Instant, u32),
+}
+
+/// One simulator: cheap to clone, its state shared by the clones.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    inner: Arc<Mutex<Sim>>,
+}
+
+impl Default for Simulator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Simulator {
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Sim {
+                tokens: HashMap::new(),
+                charges: HashMap::new(),
+                answers: HashMap::new(),
+                faults: Faults::default(),
+                rng: StdRng::seed_from_u64(0),
+                window: (Instant::now(), 0),
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Sim> {
+        // A panic while holding the lock leaves plain maps behind: still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The simulator's routes.
+    pub fn router(&self) -> Router {
+        let gateway = Router::new()
+            .route("/core/v5/tokens", post(tokenize))
+            .route("/core/v5/orders", post(create_order).get(find_orders))
+            .route(
+                "/core/v5/charges/{id}",
+                get(get_charge).delete(cancel_charge),
+            )
+            .layer(middleware::from_fn_with_state(self.clone(), faults));
+        Router::new()
+            .route("/_sim/faults", put(set_faults).delete(clear_faults))
+            .route("/_sim/charges", get(count_charges))
+            .merge(gateway)
+            .with_state(self.clone())
+    }
+
+    /// Serves on `listener` until the task is dropped.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).await
+    }
+}
+
+enum Fault {
+    None,
+    Answer(Response),
+    LoseAnswer,
+}
+
+async fn faults(State(sim): State<Simulator>, request: Request, next: Next) -> Response {
+    let (latency, fault) = {
+        let mut s = sim.lock();
+        let f = s.faults.clone();
+        let now = Instant::now();
+        if now.duration_since(s.window.0) >= Duration::from_secs(1) {
+            s.window = (now, 0);
+        }
+        s.window.1 += 1;
+        let fault = if f.outage {
+            Fault::Answer((StatusCode::SERVICE_UNAVAILABLE, "outage").into_response())
+        } else if f.rate_limit_per_s > 0 && s.window.1 > f.rate_limit_per_s {
+            Fault::Answer(
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, "1")],
+                    "rate limited",
+                )
+                    .into_response(),
+            )
+        } else if f.error_rate > 0.0 && s.rng.random::<f64>() < f.error_rate {
+            Fault::Answer((StatusCode::INTERNAL_SERVER_ERROR, "injected").into_response())
+        } else if f.timeout_rate > 0.0 && s.rng.random::<f64>() < f.timeout_rate {
+            Fault::LoseAnswer
+        } else {
+            Fault::None
+        };
+        (Duration::from_millis(f.latency_ms), fault)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        Fault::Answer(response) => response,
+        Fault::None => next.run(request).await,
+        Fault::LoseAnswer => {
+            let _made = next.run(request).await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "message": message }))).into_response()
+}
+
+/// pagar.me wants Basic auth with a secret key `sk_…` as the user.
+fn authorized(headers: &HeaderMap) -> bool {
+    use base64_lite::decode;
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(decode)
+        .is_some_and(|user_pass| user_pass.starts_with("sk_") && user_pass.ends_with(':'))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    #[serde(rename = "appId")]
+    app_id: Option<String>,
+}
+
+async fn tokenize(
+    State(sim): State<Simulator>,
+    Query(query): Query<TokenQuery>,
+    Json(body): Json<Value>,
+) -> Response {
+    if !query.app_id.is_some_and(|k| k.starts_with("pk_")) {
+        return error(StatusCode::UNAUTHORIZED, "appId must be a public key pk_…");
+    }
+    let Some(number) = body["card"]["number"].as_str() else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "card.number is required");
+    };
+    let id = format!("token_{}", Uuid::new_v4().simple());
+    let last_four: String = number
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    sim.lock().tokens.insert(id.clone(), number.to_owned());
+    (
+        StatusCode::OK,
+        Json(json!({
+            "id": id,
+            "type": "card",
+            "card": { "last_four_digits": last_four, "brand": "Visa" },
+        })),
+    )
+        .into_response()
+}
+
+fn charge_json(id: &str, c: &SimCharge) -> Value {
+    json!({
+        "id": id,
+        "code": c.code,
+        "amount": c.amount,
+        "status": c.status,
+        "payment_method": "credit_card",
+        "order": { "id": c.order_id },
+        "last_transaction": {
+            "status": match c.status.as_str() {
+                "paid" => "captured",
+                "failed" => "not_authorized",
+                "canceled" => "voided",
+                other => other,
+            },
+            "acquirer_return_code": c.acquirer_return_code,
+        },
+    })
+}
+
+fn order_json(id: &str, c: &SimCharge) -> Value {
+    let status = match c.status.as_str() {
+        "processing" => "pending",
+        other => other,
+    };
+    json!({
+        "id": c.order_id,
+        "code": c.code,
+        "amount": c.amount,
+        "status": status,
+        "charges": [charge_json(id, c)],
+    })
+}
+
+async fn create_order(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authorization has been denied");
+    }
+    let key = idempotency_key(&headers);
+    let mut s = sim.lock();
+    if let Some((status, answer)) = key.as_ref().and_then(|k| s.answers.get(k)) {
+        return (*status, Json(answer.clone())).into_response();
+    }
+    let (status, answer) = order_of(&mut s, &body);
+    if let Some(key) = key {
+        s.answers.insert(key, (status, answer.clone()));
+    }
+    (status, Json(answer)).into_response()
+}
+
+fn order_of(s: &mut Sim, body: &Value) -> (StatusCode, Value) {
+    let invalid = |m: &str| (StatusCode::UNPROCESSABLE_ENTITY, json!({ "message": m }));
+    let Some(code) = body["code"].as_str() else {
+        return invalid("code is required");
+    };
+    let payment = &body["payments"][0];
+    let Some(amount) = payment["amount"].as_i64().filter(|a| *a > 0) else {
+        return invalid("payments[0].amount must be a positive integer (cents)");
+    };
+    if payment["payment_method"] != "credit_card" {
+        return invalid("only credit_card is simulated");
+    }
+    let Some(token) = payment["credit_card"]["card_token"].as_str() else {
+        return invalid("credit_card.card_token is required");
+    };
+    let Some(number) = s.tokens.get(token).cloned() else {
+        return invalid("card_token not found");
+    };
+    let (status, settles_on_lookup, acquirer_return_code) = if number.ends_with("0028") {
+        ("failed", false, "05")
+    } else if number.ends_with("0036") {
+        ("processing", true, "00")
+    } else {
+        ("paid", false, "00")
+    };
+    let charge = SimCharge {
+        order_id: format!("or_{}", Uuid::new_v4().simple()),
+        code: code.to_owned(),
+        amount,
+        status: status.to_owned(),
+        settles_on_lookup,
+        acquirer_return_code,
+    };
+    let id = format!("ch_{}", Uuid::new_v4().simple());
+    let answer = order_json(&id, &charge);
+    s.charges.insert(id, charge);
+    (StatusCode::OK, answer)
+}
+
+/// The acquirer confirms a processing charge when it is next looked at.
+fn settle(charge: &mut SimCharge) {
+    if charge.settles_on_lookup && charge.status == "processing" {
+        charge.status = "paid".to_owned();
+        charge.settles_on_lookup = false;
+    }
+}
+
+#[derive(Deserialize)]
+struct CodeQuery {
+    code: String,
+}
+
+async fn find_orders(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Query(query): Query<CodeQuery>,
+) -> Response {
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authorization has been denied");
+    }
+    let mut s = sim.lock();
+    let mut data = Vec::new();
+    for (id, charge) in s.charges.iter_mut().filter(|(_, c)| c.code == query.code) {
+        settle(charge);
+        data.push(order_json(id, charge));
+    }
+    let total = data.len();
+    Json(json!({ "data": data, "paging": { "total": total } })).into_response()
+}
+
+async fn get_charge(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authorization has been denied");
+    }
+    let mut s = sim.lock();
+    match s.charges.get_mut(&id) {
+        Some(charge) => {
+            settle(charge);
+            Json(charge_json(&id, charge)).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "charge not found"),
+    }
+}
+
+async fn cancel_charge(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authorization has been denied");
+    }
+    let key = idempotency_key(&headers);
+    let mut s = sim.lock();
+    if let Some((status, answer)) = key.as_ref().and_then(|k| s.answers.get(k)) {
+        return (*status, Json(answer.clone())).into_response();
+    }
+    let (status, answer) = match s.charges.get_mut(&id) {
+        None => (
+            StatusCode::NOT_FOUND,
+            json!({ "message": "charge not found" }),
+        ),
+        Some(charge) if charge.status == "failed" => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "message": "a failed charge cannot be canceled" }),
+        ),
+        Some(charge) => {
+            charge.status = "canceled".to_owned();
+            charge.settles_on_lookup = false;
+            (StatusCode::OK, charge_json(&id, charge))
+        }
+    };
+    if let Some(key) = key {
+        s.answers.insert(key, (status, answer.clone()));
+    }
+    (status, Json(answer)).into_response()
+}
+
+async fn set_faults(State(sim): State<Simulator>, Json(faults): Json<Faults>) -> StatusCode {
+    let mut s = sim.lock();
+    s.rng = StdRng::seed_from_u64(faults.seed);
+    s.faults = faults;
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(sim): State<Simulator>) -> StatusCode {
+    sim.lock().faults = Faults::default();
+    StatusCode::NO_CONTENT
+}
+
+async fn count_charges(
+    State(sim): State<Simulator>,
+    Query(query): Query<CodeQuery>,
+) -> Json<Value> {
+    let s = sim.lock();
+    let charges = s.charges.values().filter(|c| c.code == query.code).count();
+    Json(json!({ "code": query.code, "charges": charges }))
+}
+
+/// The few lines of standard base64 decoding Basic auth needs.
+mod base64_lite {
+    pub fn decode(input: &str) -> Option<String> {
+        let mut bits: u32 = 0;
+        let mut count = 0;
+        let mut out = Vec::with_capacity(input.len() * 3 / 4);
+        for byte in input.bytes().filter(|b| *b != b'=') {
+            let value = match byte {
+                b'A'..=b'Z' => byte - b'A',
+                b'a'..=b'z' => byte - b'a' + 26,
+                b'0'..=b'9' => byte - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                _ => return None,
+            };
+            bits = (bits << 6) | u32::from(value);
+            count += 6;
+            if count >= 8 {
+                count -= 8;
+                out.push(((bits >> count) & 0xff) as u8);
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn decodes_basic_credentials() {
+            assert_eq!(super::decode("c2tfdGVzdDo=").as_deref(), Some("sk_test:"));
+            assert_eq!(super::decode("not base64!"), None);
+        }
+    }
+}

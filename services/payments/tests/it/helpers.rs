@@ -1,0 +1,187 @@
+//! The simulator started in-process on port 0, and the calls a browser would make to it.
+
+use payments::gateway::PagarMe;
+use payments::sim::Simulator;
+use reqwest::Client;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+/// pagar.me's documented test cards.
+pub const PAID: &str = "4000000000000010";
+pub const DECLINED: &str = "4000000000000028";
+pub const PROCESSING: &str = "4000000000000036";
+
+pub struct Sim {
+    pub url: String,
+    pub http: Client,
+}
+
+impl Sim {
+    pub async fn start() -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(Simulator::new().serve(listener));
+        Ok(Self {
+            url,
+            http: Client::new(),
+        })
+    }
+
+    pub fn base(&self) -> String {
+        format!("{}/core/v5", self.url)
+    }
+
+    pub fn pagarme(&self) -> anyhow::Result<PagarMe> {
+        Ok(PagarMe::new(
+            self.base(),
+            SecretString::from("sk_test_summit".to_owned()),
+        )?)
+    }
+
+    /// Tokenizes a card as the browser does.
+    pub async fn token(&self, number: &str) -> anyhow::Result<String> {
+        let response: Value = self
+            .http
+            .post(format!("{}/tokens?appId=pk_test_summit", self.base()))
+            .json(&json!({
+                "type": "card",
+                "card": {
+                    "number": number,
+                    "holder_name": "Maria Silva",
+                    "exp_month": 12,
+                    "exp_year": 2030,
+                    "cvv": "123",
+                },
+            }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        response["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no token in {response}"))
+    }
+
+    /// How many charges the gateway really made for an order.
+    pub async fn charges(&self, code: &str) -> anyhow::Result<u64> {
+        let response: Value = self
+            .http
+            .get(format!("{}/_sim/charges", self.url))
+            .query(&[("code", code)])
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        response["charges"]
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("no count in {response}"))
+    }
+
+    pub async fn faults(&self, faults: Value) -> anyhow::Result<()> {
+        self.http
+            .put(format!("{}/_sim/faults", self.url))
+            .json(&faults)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    pub async fn clear_faults(&self) -> anyhow::Result<()> {
+        self.http
+            .delete(format!("{}/_sim/faults", self.url))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+}
+
+/// Payments over a fresh database and a simulator of its own.
+pub struct World {
+    pub pool: sqlx::PgPool,
+    pub sim: Sim,
+    pub payments: std::sync::Arc<payments::charges::Payments<PagarMe>>,
+    pub store: uuid::Uuid,
+}
+
+/// Short limits so a gateway that is away is found out in milliseconds, not seconds.
+pub fn fast_config() -> payments::PaymentsConfig {
+    use std::time::Duration;
+    payments::PaymentsConfig {
+        timeout: Duration::from_millis(300),
+        attempts: 2,
+        backoff_base: Duration::from_millis(5),
+        settle_after: Duration::ZERO,
+        ..payments::PaymentsConfig::default()
+    }
+}
+
+impl World {
+    pub async fn new(pool: sqlx::PgPool) -> anyhow::Result<Self> {
+        let sim = Sim::start().await?;
+        let gateway = sim.pagarme()?;
+        Self::with_gateway(pool, sim, gateway).await
+    }
+
+    pub async fn with_gateway(
+        pool: sqlx::PgPool,
+        sim: Sim,
+        gateway: PagarMe,
+    ) -> anyhow::Result<Self> {
+        payments::migrator().run(&pool).await?;
+        let payments = std::sync::Arc::new(payments::charges::Payments::new(
+            pool.clone(),
+            gateway,
+            &fast_config(),
+        ));
+        Ok(Self {
+            pool,
+            sim,
+            payments,
+            store: uuid::Uuid::now_v7(),
+        })
+    }
+
+    /// A charge command for a new order, paid with `card`, in its envelope.
+    pub async fn charge(
+        &self,
+        card: &str,
+    ) -> anyhow::Result<(contracts::RawEnvelope, contracts::payments::Charge)> {
+        let command = contracts::payments::Charge {
+            order_id: uuid::Uuid::now_v7(),
+            store_id: self.store,
+            amount_minor: 15_990,
+            currency: "BRL".into(),
+            customer: contracts::payments::Customer {
+                email: "maria@example.com".into(),
+                name: Some("Maria Silva".into()),
+            },
+            payment_token: self.sim.token(card).await?,
+        };
+        let raw = contracts::Envelope::new(Some(self.store), command.clone()).into_raw();
+        Ok((raw, command))
+    }
+
+    pub async fn status(&self, order_id: uuid::Uuid) -> anyhow::Result<String> {
+        Ok(
+            sqlx::query_scalar("SELECT status FROM payments WHERE order_id = $1")
+                .bind(order_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The kinds of the events waiting in the outbox for an order, oldest first.
+    pub async fn events(&self, order_id: uuid::Uuid) -> anyhow::Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT kind FROM outbox WHERE correlation_id = $1 ORDER BY id")
+                .bind(order_id.to_string())
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+}

@@ -1,0 +1,8 @@
+//! Payments against the gateway simulator (in-process, port 0, over real HTTP), real Postgres
+//! (a database per test) and RabbitMQ (a vhost per test).
+
+mod broker;
+mod charges;
+mod gateway;
+mod helpers;
+mod ratelimit;
