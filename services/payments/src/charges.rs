@@ -323,7 +323,7 @@ impl<G: Gateway> Payments<G> {
         let key = gateway::void_key(row.order_id);
         match Box::pin(self.admitted(|| self.gateway.cancel(charge_id, &key))).await {
             Ok(_) => {
-                tracing::warn!(payment_id = %row.id, "a charge made after its void was cancelled")
+                tracing::warn!(payment_id = %row.id, "a charge made after its void was cancelled");
             }
             Err(e) => tracing::error!(
                 payment_id = %row.id,

@@ -120,12 +120,15 @@ impl GatewayLimit {
     pub fn degraded(&self) -> Option<String> {
         self.degraded
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
     fn set_degraded(&self, reason: Option<String>) {
-        let mut degraded = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
+        let mut degraded = self
+            .degraded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if degraded.is_some() != reason.is_some() {
             match &reason {
                 Some(r) => tracing::warn!(reason = %r, "gateway rate limit: local fallback"),
@@ -164,7 +167,7 @@ impl GatewayLimit {
                     self.set_degraded(Some(format!("redis unavailable: {e}")));
                     self.local
                         .lock()
-                        .unwrap_or_else(|p| p.into_inner())
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .check(Instant::now())
                 }
             };

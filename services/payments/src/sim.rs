@@ -106,7 +106,9 @@ impl Simulator {
 
     fn lock(&self) -> MutexGuard<'_, Sim> {
         // A panic while holding the lock leaves plain maps behind: still usable.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The simulator's routes.

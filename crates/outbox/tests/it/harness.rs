@@ -170,7 +170,11 @@ impl Harness {
             Ok(n as usize >= count)
         })
         .await
-        .map_err(|e| anyhow::anyhow!("{count} effects: {e}"))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{count} effects: {e} (deliveries in this test's database: see the outbox and inbox)"
+            )
+        })
     }
 }
 
@@ -209,8 +213,6 @@ pub fn event() -> Envelope<StockReleased> {
 pub struct RecordEffect {
     pub pool: PgPool,
     pub deliveries: Mutex<Vec<Uuid>>,
-    /// Answer `Retry` on every message's first attempt (to put messages mid-retry).
-    pub fail_first_attempt: bool,
 }
 
 impl RecordEffect {
@@ -218,16 +220,6 @@ impl RecordEffect {
         Arc::new(Self {
             pool,
             deliveries: Mutex::new(Vec::new()),
-            fail_first_attempt: false,
-        })
-    }
-
-    /// A handler that fails every message's first attempt, then applies it.
-    pub fn failing_first(pool: PgPool) -> Arc<Self> {
-        Arc::new(Self {
-            pool,
-            deliveries: Mutex::new(Vec::new()),
-            fail_first_attempt: true,
         })
     }
 
@@ -250,9 +242,6 @@ impl RecordEffect {
 impl Handler for RecordEffect {
     async fn handle(&self, incoming: Incoming) -> Outcome {
         self.deliveries.lock().unwrap().push(incoming.envelope.id);
-        if self.fail_first_attempt && incoming.attempt == 1 {
-            return Outcome::Retry("first attempts fail in this test".into());
-        }
         match self.apply(&incoming).await {
             Ok(()) => Outcome::Done,
             Err(error) => outbox::classify::outcome_of(&error),

@@ -73,7 +73,7 @@ struct Orders {
     data: Vec<Order>,
 }
 
-fn unreachable(error: reqwest::Error) -> GatewayError {
+fn unreachable(error: &reqwest::Error) -> GatewayError {
     // The URL is ours and carries no secret (Basic auth travels in a header).
     GatewayError::Unreachable(error.to_string())
 }
@@ -95,7 +95,7 @@ async fn read<T: serde::de::DeserializeOwned>(
             message: message.chars().take(500).collect(),
         });
     }
-    let bytes = response.bytes().await.map_err(unreachable)?;
+    let bytes = response.bytes().await.map_err(|e| unreachable(&e))?;
     serde_json::from_slice(&bytes).map_err(|e| GatewayError::Decode(e.to_string()))
 }
 
@@ -143,7 +143,7 @@ impl Gateway for PagarMe {
             .json(&body)
             .send()
             .await
-            .map_err(unreachable)?;
+            .map_err(|e| unreachable(&e))?;
         charge_of(read(response).await?)
     }
 
@@ -153,7 +153,7 @@ impl Gateway for PagarMe {
             .query(&[("code", code)])
             .send()
             .await
-            .map_err(unreachable)?;
+            .map_err(|e| unreachable(&e))?;
         let orders: Orders = read(response).await?;
         orders.data.into_iter().next().map(charge_of).transpose()
     }
@@ -181,7 +181,7 @@ impl Gateway for PagarMe {
             .header("Idempotency-Key", idempotency_key)
             .send()
             .await
-            .map_err(unreachable)?;
+            .map_err(|e| unreachable(&e))?;
         let charge: Cancelled = read(response).await?;
         Ok(GatewayCharge {
             order_id: charge.order.map(|o| o.id).unwrap_or_default(),

@@ -29,7 +29,7 @@ impl Handler for Collector {
         };
         self.seen
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push((incoming.message.kind().to_owned(), order));
         Outcome::Done
     }
@@ -102,7 +102,7 @@ async fn charges_over_the_broker_are_made_once_and_announced_once(
         let seen = collector
             .seen
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .len();
         if seen >= 2 {
             break;
@@ -122,7 +122,7 @@ async fn charges_over_the_broker_are_made_once_and_announced_once(
     let mut seen = collector
         .seen
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
     seen.sort();
     assert_eq!(
