@@ -199,6 +199,10 @@ impl<G: Gateway> Payments<G> {
         self.policy.call(call).await
     }
 
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// The policy around the gateway (its breaker's state is readiness).
     pub fn policy(&self) -> &Policy {
         &self.policy
