@@ -26,7 +26,7 @@ async fn store(world: &World, id: Uuid) -> anyhow::Result<String> {
         },
     )
     .into_raw();
-    assert!(payments::stores::apply(&world.pool, &Message::decode(&raw)?).await?);
+    assert!(payments::stores::apply(&world.app_pool, &Message::decode(&raw)?).await?);
     Ok(key.expose().to_owned())
 }
 
@@ -44,7 +44,7 @@ async fn a_merchant_sees_its_transactions_and_their_history_only(
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let router = payments::router(world.pool.clone());
+    let router = payments::router(world.app_pool.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
     let http = reqwest::Client::new();
     let get = |path: &str, key: &str| http.get(format!("{url}{path}")).bearer_auth(key).send();
