@@ -4,6 +4,7 @@
 mod admin;
 mod broker;
 mod charges;
+mod drill;
 mod gateway;
 mod helpers;
 mod ratelimit;
