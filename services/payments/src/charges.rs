@@ -95,6 +95,7 @@ impl Verdict {
                     Status::GatewayError
                 } else {
                     tracing::error!(status, "the gateway refused our request");
+                    metrics::counter!("payments_gateway_refused_requests_total").increment(1);
                     Status::Error
                 };
                 Verdict {

@@ -119,6 +119,7 @@ pub fn fast_config() -> payments::PaymentsConfig {
         attempts: 2,
         backoff_base: Duration::from_millis(5),
         settle_after: Duration::ZERO,
+        breaker_open_for: Duration::from_millis(200),
         ..payments::PaymentsConfig::default()
     }
 }
@@ -135,12 +136,21 @@ impl World {
         sim: Sim,
         gateway: PagarMe,
     ) -> anyhow::Result<Self> {
+        Self::with_config(pool, sim, gateway, fast_config()).await
+    }
+
+    pub async fn with_config(
+        pool: sqlx::PgPool,
+        sim: Sim,
+        gateway: PagarMe,
+        config: payments::PaymentsConfig,
+    ) -> anyhow::Result<Self> {
         payments::migrator().run(&pool).await?;
         let app_pool = app_pool(&pool).await?;
         let payments = std::sync::Arc::new(payments::charges::Payments::new(
             app_pool.clone(),
             gateway,
-            &fast_config(),
+            &config,
         ));
         Ok(Self {
             pool,
