@@ -1,6 +1,6 @@
 //! The merchant's view of its transactions (admin key as `Authorization: Bearer`):
 //! `GET /admin/transactions?status=&cursor=` (newest first, `{items, next_cursor}`) and
-//! `GET /admin/transactions/{id}` with its history.
+//! `GET /admin/transactions/{id}` with its history; `GET /openapi.json` describes them.
 //!
 //! Invariants: a request acts as the key's store and names it in every query, so neither the
 //! query nor row-level security shows another store's payments (another store's id is the same 404 as an unknown one); card tokens,
@@ -64,6 +64,7 @@ pub fn router(pool: PgPool) -> Router {
     Router::new()
         .route("/admin/transactions", get(list))
         .route("/admin/transactions/{id}", get(one))
+        .route("/openapi.json", get(crate::openapi::serve))
         .with_state(pool)
 }
 

@@ -10,7 +10,7 @@
 //!   fallback.
 //! - [`gateway`]: the [`gateway::Gateway`] trait, the pagar.me adapter, the status mapping.
 //! - [`stores`]: stores' admin-key hashes from catalog's events.
-//! - [`http`]: the merchant's transactions over HTTP (admin key).
+//! - [`http`]: the merchant's transactions over HTTP (admin key); [`openapi`]: their description.
 //! - [`sim`]: the gateway simulator (pagar.me's shape) served by the `gateway-sim` binary and
 //!   started in-process by tests.
 //!
@@ -23,6 +23,7 @@ pub mod config;
 pub mod db;
 pub mod gateway;
 pub mod http;
+pub mod openapi;
 pub mod payment;
 pub mod ratelimit;
 pub mod sim;

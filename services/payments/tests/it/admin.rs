@@ -93,5 +93,22 @@ async fn a_merchant_sees_its_transactions_and_their_history_only(
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let bad = get("/admin/transactions?status=paid", &key).await?;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Every documented path is served (with a key, an id of this store).
+    let document: Value = http
+        .get(format!("{url}/openapi.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let paths: Vec<String> = document["paths"]
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    for path in paths {
+        let served = get(&path.replace("{id}", &id), &key).await?;
+        assert_eq!(served.status(), StatusCode::OK, "{path}");
+    }
     Ok(())
 }
