@@ -95,6 +95,7 @@ impl Verdict {
                     Status::GatewayError
                 } else {
                     tracing::error!(status, "the gateway refused our request");
+                    metrics::counter!("payments_gateway_refused_requests_total").increment(1);
                     Status::Error
                 };
                 Verdict {
@@ -197,6 +198,10 @@ impl<G: Gateway> Payments<G> {
             limit.acquire().await;
         }
         self.policy.call(call).await
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// The policy around the gateway (its breaker's state is readiness).

@@ -19,12 +19,13 @@ pub struct PaymentsConfig {
     pub attempts: u32,
     /// The retry backoff's first ceiling; full jitter, capped at 2 s.
     pub backoff_base: Duration,
-    /// How long an open circuit stays open before trial calls.
+    /// How long an open circuit stays open before trial calls (`GATEWAY_BREAKER_OPEN_MS`; 10 s).
     pub breaker_open_for: Duration,
     /// How often the settle job asks the gateway about unsettled payments
     /// (`PAYMENTS_SETTLE_EVERY_MS`; 10 s).
     pub settle_every: Duration,
-    /// A `processing` payment younger than this is left to the call in flight.
+    /// A `processing` payment younger than this is left to the call in flight
+    /// (`PAYMENTS_SETTLE_AFTER_MS`; 30 s).
     pub settle_after: Duration,
     /// Where the shared rate limit lives (`REDIS_URL`; local Redis by default).
     pub redis_url: String,
@@ -98,6 +99,8 @@ impl PaymentsConfig {
             timeout: env_ms("GATEWAY_TIMEOUT_MS", default.timeout)?,
             attempts,
             settle_every: env_ms("PAYMENTS_SETTLE_EVERY_MS", default.settle_every)?,
+            settle_after: env_ms("PAYMENTS_SETTLE_AFTER_MS", default.settle_after)?,
+            breaker_open_for: env_ms("GATEWAY_BREAKER_OPEN_MS", default.breaker_open_for)?,
             redis_url: std::env::var("REDIS_URL").unwrap_or(default.redis_url.clone()),
             rate_limit_per_s: env_count("GATEWAY_RATE_LIMIT_PER_S", default.rate_limit_per_s)?,
             replicas: env_count("PAYMENTS_REPLICAS", default.replicas)?,

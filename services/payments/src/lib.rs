@@ -9,6 +9,8 @@
 //! - [`ratelimit`]: the gateway's rate limit shared through Redis (GCRA), with a local
 //!   fallback.
 //! - [`gateway`]: the [`gateway::Gateway`] trait, the pagar.me adapter, the status mapping.
+//! - [`stores`]: stores' admin-key hashes from catalog's events.
+//! - [`http`]: the merchant's transactions over HTTP (admin key); [`openapi`]: their description.
 //! - [`sim`]: the gateway simulator (pagar.me's shape) served by the `gateway-sim` binary and
 //!   started in-process by tests.
 //!
@@ -20,9 +22,12 @@ pub mod charges;
 pub mod config;
 pub mod db;
 pub mod gateway;
+pub mod http;
+pub mod openapi;
 pub mod payment;
 pub mod ratelimit;
 pub mod sim;
+pub mod stores;
 
 use axum::Router;
 use bus::{QueueSpec, Topology};
@@ -53,19 +58,28 @@ pub fn topology() -> Topology {
         .queue(QueueSpec::new("payments.catalog-events").events_from(exchanges::CATALOG_EVENTS))
 }
 
-pub fn router(_pool: PgPool) -> Router {
-    Router::new()
+/// The whole HTTP API (health is added by the runtime).
+pub fn router(pool: PgPool) -> Router {
+    http::router(pool)
 }
 
 /// The consumer of `payments.commands`.
 pub fn consumers<G: gateway::Gateway>(
     payments: std::sync::Arc<charges::Payments<G>>,
 ) -> Vec<service_kit::Consumer> {
-    vec![service_kit::Consumer::new(
-        "payments.commands",
-        payments,
-        bus::ConsumerConfig::default(),
-    )]
+    let pool = payments.pool().clone();
+    vec![
+        service_kit::Consumer::new(
+            "payments.commands",
+            payments,
+            bus::ConsumerConfig::default(),
+        ),
+        service_kit::Consumer::new(
+            "payments.catalog-events",
+            std::sync::Arc::new(stores::CatalogEvents::new(pool)),
+            bus::ConsumerConfig::default(),
+        ),
+    ]
 }
 
 /// Payments' periodic jobs: the settle job, the inbox trim.

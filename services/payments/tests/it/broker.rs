@@ -52,12 +52,12 @@ async fn charges_over_the_broker_are_made_once_and_announced_once(
     );
     let shutdown = CancellationToken::new();
     let relay = outbox::Relay::new(
-        world.pool.clone(),
+        world.app_pool.clone(),
         bus.publisher().clone(),
         outbox::RelayConfig::default(),
     );
     tokio::spawn(relay.run(shutdown.clone()));
-    let retries: Arc<dyn bus::RetryQueue> = Arc::new(outbox::Retries::new(world.pool.clone()));
+    let retries: Arc<dyn bus::RetryQueue> = Arc::new(outbox::Retries::new(world.app_pool.clone()));
     {
         let (bus, retries, token) = (bus.clone(), retries.clone(), shutdown.clone());
         let handler = world.payments.clone();

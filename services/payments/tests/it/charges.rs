@@ -289,7 +289,14 @@ async fn the_database_refuses_every_move_the_state_machine_refuses(
 async fn an_open_circuit_leaves_charges_pending_offline_without_calling_the_gateway(
     pool: PgPool,
 ) -> anyhow::Result<()> {
-    let world = World::new(pool).await?;
+    let sim = Sim::start().await?;
+    let gateway = sim.pagarme()?;
+    // The circuit stays open far longer than the test runs.
+    let config = payments::PaymentsConfig {
+        breaker_open_for: std::time::Duration::from_secs(600),
+        ..crate::helpers::fast_config()
+    };
+    let world = World::with_config(pool, sim, gateway, config).await?;
     let mut commands = Vec::new();
     for _ in 0..4 {
         commands.push(world.charge(PAID).await?);
@@ -317,5 +324,57 @@ async fn an_open_circuit_leaves_charges_pending_offline_without_calling_the_gate
         "an open circuit sends nothing"
     );
     assert_eq!(world.sim.charges(&charge.order_id.to_string()).await?, 0);
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_outage_ends_with_every_payment_settled_once(pool: PgPool) -> anyhow::Result<()> {
+    let world = World::new(pool).await?;
+    let mut commands = Vec::new();
+    for _ in 0..6 {
+        commands.push(world.charge(PAID).await?);
+    }
+    world.sim.faults(json!({ "outage": true })).await?;
+    for (raw, charge) in &commands {
+        let handled = world.payments.charge(Some(raw), charge).await?;
+        assert!(
+            matches!(
+                handled,
+                Handled::Moved(Status::GatewayError | Status::PendingOffline)
+            ),
+            "{handled:?}"
+        );
+    }
+    world.sim.clear_faults().await?;
+    // The circuit opened during the outage; the settle job runs until it has let the trial
+    // call through and settled everything.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        world.payments.settle_unsettled().await?;
+        let completed: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'completed'")
+                .fetch_one(&world.pool)
+                .await?;
+        if completed == commands.len() as i64 {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "completed {completed} of {}",
+            commands.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for (_, charge) in &commands {
+        assert_eq!(world.status(charge.order_id).await?, "completed");
+        assert_eq!(world.sim.charges(&charge.order_id.to_string()).await?, 1);
+        assert_eq!(
+            world.events(charge.order_id).await?,
+            [
+                "payments.PaymentPendingOffline",
+                "payments.PaymentCompleted"
+            ]
+        );
+    }
     Ok(())
 }

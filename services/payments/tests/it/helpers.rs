@@ -102,7 +102,10 @@ impl Sim {
 
 /// Payments over a fresh database and a simulator of its own.
 pub struct World {
+    /// Superuser pool, for assertions behind the service's back.
     pub pool: sqlx::PgPool,
+    /// The service's own pool: a plain role, so row-level security is in force.
+    pub app_pool: sqlx::PgPool,
     pub sim: Sim,
     pub payments: std::sync::Arc<payments::charges::Payments<PagarMe>>,
     pub store: uuid::Uuid,
@@ -116,6 +119,7 @@ pub fn fast_config() -> payments::PaymentsConfig {
         attempts: 2,
         backoff_base: Duration::from_millis(5),
         settle_after: Duration::ZERO,
+        breaker_open_for: Duration::from_millis(200),
         ..payments::PaymentsConfig::default()
     }
 }
@@ -132,14 +136,25 @@ impl World {
         sim: Sim,
         gateway: PagarMe,
     ) -> anyhow::Result<Self> {
+        Self::with_config(pool, sim, gateway, fast_config()).await
+    }
+
+    pub async fn with_config(
+        pool: sqlx::PgPool,
+        sim: Sim,
+        gateway: PagarMe,
+        config: payments::PaymentsConfig,
+    ) -> anyhow::Result<Self> {
         payments::migrator().run(&pool).await?;
+        let app_pool = app_pool(&pool).await?;
         let payments = std::sync::Arc::new(payments::charges::Payments::new(
-            pool.clone(),
+            app_pool.clone(),
             gateway,
-            &fast_config(),
+            &config,
         ));
         Ok(Self {
             pool,
+            app_pool,
             sim,
             payments,
             store: uuid::Uuid::now_v7(),
@@ -184,4 +199,35 @@ impl World {
                 .await?,
         )
     }
+}
+
+/// A pool that runs as a plain (non-superuser, non-owner) role, as the service does in
+/// production: row-level security is in force for everything it does.
+pub async fn app_pool(pool: &sqlx::PgPool) -> anyhow::Result<sqlx::PgPool> {
+    use sqlx::Executor;
+    pool.execute(
+        "DO $$ BEGIN
+             CREATE ROLE payments_it_app NOLOGIN NOSUPERUSER NOBYPASSRLS;
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+         END $$",
+    )
+    .await?;
+    pool.execute(
+        "GRANT USAGE ON SCHEMA public TO payments_it_app;
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO payments_it_app;
+         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO payments_it_app;",
+    )
+    .await?;
+    let options = (*pool.connect_options()).clone();
+    Ok(sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(std::time::Duration::from_secs(30))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET ROLE payments_it_app").await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?)
 }
