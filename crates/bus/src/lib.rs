@@ -10,12 +10,15 @@
 //! - [`publisher`]: confirmed, persistent publishes with a timeout on every confirm wait;
 //!   commands are `mandatory` (unroutable is an error), events to a fanout with no subscriber
 //!   are not.
+//! - `confirms`: pairs each publisher confirm and `basic.return` with the publish it belongs
+//!   to (lapin pairs them by arrival, which misreads out-of-order confirms).
 //! - [`consumer`]: the consumer runtime — manual acks, bounded prefetch, retries handed to a
 //!   [`RetryQueue`] (the service's own database), dead letters with the reason, and a kill
 //!   switch that pauses consumption while the service's own infrastructure is away.
 //! - [`inspect`]: reading queues without consuming them, for operators and tests.
 //! - [`headers`]: the AMQP header names Summit writes and how they are read back.
 
+mod confirms;
 pub mod connection;
 pub mod consumer;
 pub mod dead_letters;

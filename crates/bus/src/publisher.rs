@@ -19,9 +19,11 @@ use contracts::{Destination, RawEnvelope};
 use futures_util::future::join_all;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation, ConnectionStatus, PublisherConfirm};
+use lapin::{BasicProperties, Channel, ConnectionStatus};
+use tokio::sync::oneshot;
 
 use crate::BrokerError;
+use crate::confirms::{Address, Answer, Confirms, Sending, Verdict};
 
 /// Why a publish did not count as done. Each is worth retrying by the caller, except
 /// `Unroutable`, which only a topology change can fix.
@@ -126,6 +128,7 @@ pub struct Publisher {
     channel: Channel,
     connection: ConnectionStatus,
     confirm_timeout: Duration,
+    confirms: std::sync::Arc<Confirms>,
 }
 
 impl Publisher {
@@ -142,6 +145,7 @@ impl Publisher {
             channel,
             connection,
             confirm_timeout,
+            confirms: Confirms::start(),
         })
     }
 
@@ -169,33 +173,35 @@ impl Publisher {
         }
         let batch = async {
             let mut pending = Vec::with_capacity(messages.len());
-            for message in messages {
-                pending.push(
-                    self.send(
-                        &message.exchange,
-                        &message.routing_key,
-                        &message.body,
-                        message.properties(),
-                        message.mandatory,
-                    )
-                    .await,
-                );
+            {
+                let sending = self.confirms.sending().await;
+                for message in messages {
+                    pending.push(
+                        self.send(
+                            &sending,
+                            &message.exchange,
+                            &message.routing_key,
+                            &message.body,
+                            message.properties(),
+                            message.mandatory,
+                        )
+                        .await,
+                    );
+                }
             }
             let confirms = pending.into_iter().map(|sent| async move {
                 match sent {
-                    Ok(confirm) => confirm.await.map_err(PublishError::from),
+                    Ok(verdict) => answer(verdict.await, self.confirm_timeout),
                     Err(e) => Err(e),
                 }
             });
             join_all(confirms).await
         };
         match tokio::time::timeout(self.confirm_timeout, batch).await {
-            Ok(confirmations) => confirmations
+            Ok(verdicts) => verdicts
                 .into_iter()
                 .zip(messages)
-                .map(|(confirmation, message)| {
-                    settle(&message.exchange, &message.routing_key, &confirmation?)
-                })
+                .map(|(verdict, message)| settle(&message.exchange, &message.routing_key, verdict?))
                 .collect(),
             Err(_) => messages
                 .iter()
@@ -218,33 +224,42 @@ impl Publisher {
             return Err(PublishError::Blocked);
         }
         let confirmed = async {
-            let confirm = self
-                .send(
+            let verdict = {
+                let sending = self.confirms.sending().await;
+                self.send(
+                    &sending,
                     exchange,
                     routing_key,
                     body,
                     properties.with_delivery_mode(2),
                     mandatory,
                 )
-                .await?;
-            Ok::<_, PublishError>(confirm.await?)
+                .await?
+            };
+            answer(verdict.await, self.confirm_timeout)
         };
         match tokio::time::timeout(self.confirm_timeout, confirmed).await {
-            Ok(confirmation) => settle(exchange, routing_key, &confirmation?),
+            Ok(verdict) => settle(exchange, routing_key, verdict?),
             Err(_) => Err(PublishError::Timeout(self.confirm_timeout)),
         }
     }
 
-    /// Every publish of the bus.
+    /// Every publish of the bus: sends under `sending` and hands the confirm to [`Confirms`].
     async fn send(
         &self,
+        sending: &Sending<'_>,
         exchange: &str,
         routing_key: &str,
         body: &[u8],
         properties: BasicProperties,
         mandatory: bool,
-    ) -> Result<PublisherConfirm, PublishError> {
-        Ok(self
+    ) -> Result<oneshot::Receiver<Answer>, PublishError> {
+        let address = Address {
+            exchange: exchange.to_owned(),
+            routing_key: routing_key.to_owned(),
+            message_id: properties.message_id().as_ref().map(ToString::to_string),
+        };
+        let confirm = self
             .channel
             .basic_publish(
                 exchange.into(),
@@ -256,7 +271,8 @@ impl Publisher {
                 body,
                 properties,
             )
-            .await?)
+            .await?;
+        Ok(sending.track(address, confirm))
     }
 
     /// True while the channel is open and the broker is not blocking publishes.
@@ -270,20 +286,26 @@ impl Publisher {
     }
 }
 
-fn settle(
-    exchange: &str,
-    routing_key: &str,
-    confirmation: &Confirmation,
-) -> Result<(), PublishError> {
-    match confirmation {
-        Confirmation::Ack(None) => Ok(()),
-        Confirmation::Ack(Some(_)) => Err(PublishError::Unroutable {
+/// The verdict the settling task sent, or a broker error if it could not answer.
+fn answer(
+    received: Result<Answer, oneshot::error::RecvError>,
+    timeout: Duration,
+) -> Result<Verdict, PublishError> {
+    match received {
+        Ok(answer) => Ok(answer?),
+        // The settling task is gone (the runtime is shutting down): no confirm will come.
+        Err(_) => Err(PublishError::Timeout(timeout)),
+    }
+}
+
+fn settle(exchange: &str, routing_key: &str, verdict: Verdict) -> Result<(), PublishError> {
+    match verdict {
+        Verdict::Delivered => Ok(()),
+        Verdict::Returned => Err(PublishError::Unroutable {
             exchange: exchange.to_owned(),
             routing_key: routing_key.to_owned(),
         }),
-        Confirmation::Nack(_) => Err(PublishError::Nacked),
-        // The channel is always in confirm mode; treat the impossible as a refusal.
-        Confirmation::NotRequested => Err(PublishError::Nacked),
+        Verdict::Nacked => Err(PublishError::Nacked),
     }
 }
 

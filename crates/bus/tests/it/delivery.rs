@@ -129,3 +129,59 @@ async fn an_event_nobody_subscribes_to_is_published_to_no_one() -> anyhow::Resul
         .await?;
     Ok(())
 }
+
+/// lapin hands a `basic.return` to whichever confirm completes next, not to the publish it
+/// belongs to: with routed messages (acked late, after the quorum queue's fsync) and
+/// unroutable ones (returned and acked at once) interleaved in flight, an unroutable message
+/// could read as delivered — lost, with the outbox row marked sent — and a delivered one as
+/// unroutable. Every result must name its own message, batch after batch.
+#[tokio::test]
+async fn each_publish_in_a_mixed_batch_gets_its_own_verdict() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let nowhere = Destination::Command {
+        routing_key: "nobody.listens-here",
+    };
+    let mut routed = 0;
+    for round in 0..20 {
+        let batch: Vec<Outgoing> = (0..100)
+            .map(|i| {
+                let destination = if (i + round) % 3 == 0 {
+                    nowhere
+                } else {
+                    <contracts::catalog::StockReleased as contracts::Contract>::DESTINATION
+                };
+                let mut message = Outgoing::envelope(&event().into_raw(), destination);
+                // Events are mandatory too here, so a lost return would show on either side.
+                message.mandatory = true;
+                message
+            })
+            .collect();
+        let results = h.bus.publisher().publish_all(&batch).await;
+        for (i, (message, result)) in batch.iter().zip(&results).enumerate() {
+            let unroutable = message.routing_key == "nobody.listens-here";
+            match result {
+                Ok(()) => {
+                    assert!(
+                        !unroutable,
+                        "round {round}, message {i}: an unroutable publish read as delivered"
+                    );
+                    routed += 1;
+                }
+                Err(PublishError::Unroutable { routing_key, .. }) => {
+                    assert!(
+                        unroutable,
+                        "round {round}, message {i}: a delivered publish read as unroutable"
+                    );
+                    assert_eq!(routing_key, "nobody.listens-here");
+                }
+                Err(other) => panic!("round {round}, message {i}: {other}"),
+            }
+        }
+    }
+    assert_eq!(
+        h.ready_count(QUEUE).await?,
+        routed,
+        "every publish read as delivered is in the queue"
+    );
+    Ok(())
+}
