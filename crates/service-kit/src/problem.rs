@@ -26,6 +26,9 @@ pub struct Problem {
     /// For 422: the fields at fault and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Seconds after which the client may try again, sent as `Retry-After` (503, 429).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,7 +45,14 @@ impl Problem {
             title: title.into(),
             detail: None,
             errors: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// Tells the client when to try again (`Retry-After`, whole seconds, at least 1).
+    pub fn retry_after(mut self, after: std::time::Duration) -> Self {
+        self.retry_after = Some(after.as_secs_f64().ceil().max(1.0) as u64);
+        self
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -144,6 +154,11 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if status == StatusCode::UNAUTHORIZED {
             // RFC 9110: a 401 names the scheme the client should use.
             response

@@ -80,6 +80,36 @@ pub struct Product {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+/// What a shopper (or checkout, asking about a product its read model has not heard of yet)
+/// may read of a product on sale: no stock count, no history.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OnSale {
+    pub id: Uuid,
+    pub store_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub price_minor: i64,
+    pub currency: String,
+    /// The product's version, as its ProductUpserted events carry it.
+    pub version: i64,
+}
+
+impl From<Product> for OnSale {
+    fn from(p: Product) -> Self {
+        Self {
+            id: p.id,
+            store_id: p.store_id,
+            sku: p.sku,
+            name: p.name,
+            description: p.description,
+            price_minor: p.price_minor,
+            currency: p.currency,
+            version: p.version,
+        }
+    }
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
@@ -252,6 +282,15 @@ pub async fn get(pool: &PgPool, store_id: Uuid, id: Uuid) -> Result<Product, Cat
     .ok_or(CatalogError::NotFound("product"))?;
     tx.commit().await?;
     Ok(product)
+}
+
+/// A product of the store that is on sale (active, not deleted); anything else is not found.
+pub async fn on_sale(pool: &PgPool, store_id: Uuid, id: Uuid) -> Result<OnSale, CatalogError> {
+    let product = get(pool, store_id, id).await?;
+    if product.deleted_at.is_some() || !product.active {
+        return Err(CatalogError::NotFound("product"));
+    }
+    Ok(product.into())
 }
 
 /// The store's live products (not deleted), oldest first, `limit` at a time.

@@ -13,6 +13,11 @@ pub struct CheckoutConfig {
     pub deadline_every: Duration,
     /// The largest order body taken (64 KiB).
     pub json_max_bytes: usize,
+    /// Where catalog answers, for products the read model has not heard of yet
+    /// (`CATALOG_URL`, `http://127.0.0.1:8081`).
+    pub catalog_url: String,
+    /// The longest one call to catalog may take (`CATALOG_TIMEOUT`, same format; 2 s).
+    pub catalog_timeout: Duration,
 }
 
 impl Default for CheckoutConfig {
@@ -21,6 +26,8 @@ impl Default for CheckoutConfig {
             payment_deadline: Duration::from_secs(30 * 60),
             deadline_every: Duration::from_secs(15),
             json_max_bytes: 64 * 1024,
+            catalog_url: "http://127.0.0.1:8081".to_owned(),
+            catalog_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -58,6 +65,8 @@ impl CheckoutConfig {
         Ok(Self {
             payment_deadline: duration_env("ORDER_PAYMENT_DEADLINE", default.payment_deadline)?,
             deadline_every: duration_env("ORDER_DEADLINE_EVERY", default.deadline_every)?,
+            catalog_url: std::env::var("CATALOG_URL").unwrap_or(default.catalog_url.clone()),
+            catalog_timeout: duration_env("CATALOG_TIMEOUT", default.catalog_timeout)?,
             ..default
         })
     }

@@ -23,6 +23,9 @@ pub enum CheckoutError {
     /// An Idempotency-Key already used for a different request (422).
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
+    /// Catalog had to be asked about a product and could not answer (503 + Retry-After).
+    #[error(transparent)]
+    CatalogUnavailable(#[from] crate::catalog::Unavailable),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }

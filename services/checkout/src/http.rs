@@ -29,6 +29,7 @@ use crate::read_model::{self, Store};
 pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<CheckoutConfig>,
+    pub catalog: crate::catalog::Catalog,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -62,6 +63,11 @@ impl From<CheckoutError> for ApiError {
                 "Idempotency key reused",
             )
             .detail("this Idempotency-Key was used for a different request"),
+            CheckoutError::CatalogUnavailable(error) => Problem::unavailable(
+                "this order names a product checkout has not heard of yet, and catalog cannot \
+                 be asked right now; try again shortly",
+            )
+            .retry_after(error.retry_after),
             CheckoutError::Database(error) => Problem::from(error),
         })
     }
@@ -123,6 +129,9 @@ async fn place(
         .await?
         .ok_or(CheckoutError::NotFound("store"))?;
     let idem = orders::scoped(&key, &store);
+    input.validate()?;
+    let ids: Vec<_> = input.lines.iter().map(|l| l.product_id).collect();
+    crate::catalog::learn_unknown(&state.pool, &state.catalog, &store, &ids).await?;
     let outcome = orders::place(
         &state.pool,
         &store,

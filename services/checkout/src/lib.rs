@@ -7,6 +7,7 @@
 //! - [`error`]: [`CheckoutError`], mapped to a problem once, in [`http`].
 //! - [`db`]: the tenant transaction (row-level security keyed on `app.store_id`).
 //! - [`read_model`]: stores and products from `catalog.events`, newest version wins.
+//! - [`catalog`]: asking catalog over HTTP about a product the read model has not heard of.
 //! - [`orders`]: placing an order and reading it (shopper by token, merchant by admin key).
 //! - [`saga`]: stock and payment replies and the deadline move orders; the bus handlers.
 //! - [`http`]: the routes; [`openapi`]: their description.
@@ -15,6 +16,7 @@
 //! refuses the rest; every state change commits with its timeline entry and the messages it
 //! causes (transactional outbox); prices never come from the client.
 
+pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -54,9 +56,11 @@ pub fn topology() -> Topology {
 
 /// The whole HTTP API (health is added by the runtime).
 pub fn router(pool: PgPool, config: CheckoutConfig) -> Router {
+    let catalog = catalog::Catalog::new(&config.catalog_url, config.catalog_timeout);
     http::router(http::AppState {
         pool,
         config: Arc::new(config),
+        catalog,
     })
 }
 

@@ -57,6 +57,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(stores::create))
         .routes(routes!(stores::resolve))
         .routes(routes!(public::search))
+        .routes(routes!(public::product))
         .routes(routes!(public::logo))
         .routes(routes!(stores::show))
         .routes(routes!(stores::set_domain, stores::show_domain))

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{ApiResult, AppState, Params};
 use crate::openapi::Problem;
-use crate::product::Page;
+use crate::product::{OnSale, Page};
 use crate::search::{self, Hit, SearchQuery};
 use crate::{CatalogError, store};
 
@@ -45,6 +45,33 @@ pub async fn search(
         .await?
         .ok_or(CatalogError::NotFound("store"))?;
     Ok(Json(page))
+}
+
+#[utoipa::path(
+    get,
+    path = "/stores/{slug}/products/{id}",
+    operation_id = "getProductOnSale",
+    summary = "One product on sale (active, not deleted)",
+    params(
+        ("slug" = String, Path, description = "The store's slug."),
+        ("id" = uuid::Uuid, Path, description = "The product's id."),
+    ),
+    responses(
+        (status = 200, description = "The product", body = OnSale),
+        (status = 404, description = "No such store, or no such product on sale in it", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn product(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+) -> ApiResult<Json<OnSale>> {
+    let store = store::by_slug(&state.pool, &slug)
+        .await?
+        .ok_or(CatalogError::NotFound("store"))?;
+    let id = id.parse().map_err(|_| CatalogError::NotFound("product"))?;
+    Ok(Json(
+        crate::product::on_sale(&state.pool, store.id, id).await?,
+    ))
 }
 
 /// The logo, cacheable: a versioned URL changes with the logo, and the ETag lets clients

@@ -476,3 +476,67 @@ async fn stock_beyond_its_bound_is_refused_naming_the_field(pool: PgPool) -> any
     assert_eq!(now["stock"], 1_000_000_000_i64);
     Ok(())
 }
+
+/// `GET /stores/{slug}/products/{id}`: what checkout asks about a product its read model has
+/// not heard of. A product on sale shows its price and version (no stock); an inactive, a
+/// deleted or another store's product is the same 404 as an unknown id.
+#[sqlx::test(migrations = false)]
+async fn a_product_on_sale_is_readable_by_anyone_and_nothing_else_is(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let m = app.create_store("armazem").await?;
+    app.create_store("emporio").await?;
+    let on_sale = app.create_product(&m.key, product("A-1", "Azeite")).await?;
+    let hidden = app
+        .create_product(
+            &m.key,
+            json!({"name": "Oculto", "sku": "H-1", "price_minor": 100, "currency": "BRL", "stock": 1, "active": false}),
+        )
+        .await?;
+    let gone = app
+        .create_product(&m.key, product("G-1", "Goiabada"))
+        .await?;
+    let gone_id = gone["id"].as_str().expect("an id");
+    let deleted = app
+        .http
+        .delete(app.at(&format!("/admin/products/{gone_id}")))
+        .bearer_auth(&m.key)
+        .send()
+        .await?;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+
+    let id = on_sale["id"].as_str().expect("an id");
+    let shown: Value = app
+        .http
+        .get(app.at(&format!("/stores/armazem/products/{id}")))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    assert_eq!(shown["id"], on_sale["id"]);
+    assert_eq!(shown["store_id"], on_sale["store_id"]);
+    assert_eq!(shown["price_minor"], on_sale["price_minor"]);
+    assert_eq!(shown["version"], 1);
+    assert!(
+        shown.get("stock").is_none(),
+        "no stock count for anyone: {shown}"
+    );
+
+    for path in [
+        format!(
+            "/stores/armazem/products/{}",
+            hidden["id"].as_str().expect("an id")
+        ),
+        format!("/stores/armazem/products/{gone_id}"),
+        format!("/stores/emporio/products/{id}"),
+        format!("/stores/armazem/products/{}", uuid::Uuid::now_v7()),
+        "/stores/armazem/products/not-a-uuid".to_owned(),
+        format!("/stores/nowhere/products/{id}"),
+    ] {
+        let response = app.http.get(app.at(&path)).send().await?;
+        problem(response, StatusCode::NOT_FOUND).await?;
+    }
+    Ok(())
+}

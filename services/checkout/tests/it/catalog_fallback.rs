@@ -1,0 +1,217 @@
+//! An order naming a product the read model has not heard of yet: checkout asks the real
+//! catalog (its router on a database of its own), and refuses with 503 + Retry-After — storing
+//! nothing — when catalog cannot answer.
+
+use std::time::Duration;
+
+use checkout::CheckoutConfig;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::{Executor, PgPool};
+use uuid::Uuid;
+
+use crate::helpers::{App, Shop, order, problem, spawn_with};
+
+/// A running catalog on a database of its own, dropped by [`Catalog::remove`].
+struct Catalog {
+    url: String,
+    http: reqwest::Client,
+    admin: PgPool,
+    database: String,
+    pool: PgPool,
+}
+
+impl Catalog {
+    async fn start(admin: &PgPool) -> anyhow::Result<Self> {
+        let database = format!("checkout_it_catalog_{}", Uuid::new_v4().simple());
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .await?;
+        let options = (*admin.connect_options()).clone().database(&database);
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        catalog::migrator().run(&pool).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let config = catalog::CatalogConfig {
+            public_url: url.clone(),
+            ..catalog::CatalogConfig::default()
+        };
+        let router = catalog::router(pool.clone(), config);
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Ok(Self {
+            url,
+            http: reqwest::Client::new(),
+            admin: admin.clone(),
+            database,
+            pool,
+        })
+    }
+
+    /// Creates a store in catalog; returns (id, admin key).
+    async fn store(&self, slug: &str) -> anyhow::Result<(Uuid, String)> {
+        let created: Value = self
+            .http
+            .post(format!("{}/stores", self.url))
+            .json(&json!({"name": format!("Loja {slug}"), "slug": slug, "contact_email": "dono@example.com"}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok((
+            created["id"].as_str().unwrap_or_default().parse()?,
+            created["admin_key"].as_str().unwrap_or_default().to_owned(),
+        ))
+    }
+
+    async fn product(&self, key: &str, sku: &str, price_minor: i64) -> anyhow::Result<Uuid> {
+        let created: Value = self
+            .http
+            .post(format!("{}/admin/products", self.url))
+            .bearer_auth(key)
+            .json(
+                &json!({"name": format!("Produto {sku}"), "sku": sku, "price_minor": price_minor,
+                          "currency": "BRL", "stock": 10, "active": true}),
+            )
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(created["id"].as_str().unwrap_or_default().parse()?)
+    }
+
+    async fn remove(self) -> anyhow::Result<()> {
+        self.pool.close().await;
+        self.admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE {} WITH (FORCE)",
+                self.database
+            )))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Checkout's read model learns the store the way catalog's StoreCreated tells it.
+async fn shop_in_read_model(app: &App, id: Uuid, slug: &str, key: &str) -> anyhow::Result<Shop> {
+    crate::helpers::feed(
+        &app.app_pool,
+        id,
+        contracts::catalog::StoreCreated {
+            store_id: id,
+            slug: slug.to_owned(),
+            name: format!("Loja {slug}"),
+            contact_email: "dono@example.com".into(),
+            temporary_domain: format!("{slug}.summit.localhost"),
+            admin_key_hash: service_kit::admin_key::hash(key),
+            version: 1,
+        },
+    )
+    .await?;
+    Ok(Shop {
+        id,
+        slug: slug.to_owned(),
+        key: key.to_owned(),
+    })
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_product_the_read_model_has_not_heard_of_is_asked_of_catalog(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let catalog = Catalog::start(&pool).await?;
+    let app = spawn_with(
+        pool,
+        CheckoutConfig {
+            catalog_url: catalog.url.clone(),
+            ..CheckoutConfig::default()
+        },
+    )
+    .await?;
+    let (store_id, key) = catalog.store("quitanda").await?;
+    let shop = shop_in_read_model(&app, store_id, "quitanda", &key).await?;
+    let fresh = catalog.product(&key, "MEL-1", 1990).await?;
+    assert_eq!(
+        app.count("products").await?,
+        0,
+        "the read model has not heard of it"
+    );
+
+    let placed = app.place(&shop, &[(fresh, 2)]).await?;
+    let status = app.status(&placed).await?;
+    assert_eq!(
+        status["total_minor"], 3980,
+        "priced by catalog, never by the client"
+    );
+    assert_eq!(status["lines"][0]["sku"], "MEL-1");
+    let (version, price): (i64, i64) =
+        sqlx::query_as("SELECT version, price_minor FROM products WHERE id = $1")
+            .bind(fresh)
+            .fetch_one(&app.pool)
+            .await?;
+    assert_eq!((version, price), (1, 1990), "kept with catalog's version");
+
+    // Catalog has no such product on sale: the line is named, nothing is stored.
+    let orders_before = app.count("orders").await?;
+    let response = app
+        .post_order(&shop.slug, "unknown-1", &order(&[(Uuid::now_v7(), 1)]))
+        .await?;
+    let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await?;
+    assert_eq!(body["errors"][0]["field"], "lines[0].product_id");
+    assert_eq!(app.count("orders").await?, orders_before);
+    catalog.remove().await
+}
+
+#[sqlx::test(migrations = false)]
+async fn with_catalog_down_an_unknown_product_is_refused_with_retry_after_and_nothing_stored(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    // A port nobody listens on.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.local_addr()?
+    };
+    let app = spawn_with(
+        pool,
+        CheckoutConfig {
+            catalog_url: format!("http://{closed}"),
+            catalog_timeout: Duration::from_millis(500),
+            ..CheckoutConfig::default()
+        },
+    )
+    .await?;
+    let shop = app.shop("feira").await?;
+    let known = app.product(&shop, "Banana", 500, "BRL").await?;
+
+    for attempt in 0..4 {
+        let response = app
+            .post_order(
+                &shop.slug,
+                &format!("down-{attempt}"),
+                &order(&[(known, 1), (Uuid::now_v7(), 1)]),
+            )
+            .await?;
+        let retry_after: u64 = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let body = problem(response, StatusCode::SERVICE_UNAVAILABLE).await?;
+        assert!(
+            retry_after >= 1,
+            "Retry-After says when to come back: {body}"
+        );
+    }
+    assert_eq!(app.count("orders").await?, 0, "never accepted on a guess");
+    assert_eq!(app.count("outbox").await?, 0);
+
+    // Products the read model knows are still sold while catalog is down.
+    let placed = app.place(&shop, &[(known, 3)]).await?;
+    assert_eq!(app.status(&placed).await?["total_minor"], 1500);
+    Ok(())
+}
