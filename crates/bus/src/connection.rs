@@ -1,15 +1,20 @@
-//! [`Bus`]: two named AMQP connections per service that recover by themselves — one for
-//! publishing, one for consuming.
+//! [`Bus`]: two named AMQP connections per service — one for publishing, one for consuming —
+//! that the bus replaces itself when they are lost.
 //!
 //! Why two: when RabbitMQ raises a memory or disk alarm it blocks every connection that
 //! publishes, and a blocked connection stops carrying *anything* — acks included. With publishes
 //! and acks on separate connections, consumers keep acking (draining the queues that caused the
 //! alarm) while publishers wait, which is RabbitMQ's own advice.
 //!
-//! lapin's auto-recovery reconnects after a dropped connection and replays the declared
-//! topology, consumers, QoS and confirm mode. What it cannot do is reach a broker that is not
-//! there at start: [`Bus::connect_with_retry`] keeps trying with capped, jittered backoff so a
-//! service starts without its broker and reports degraded until it arrives.
+//! Recovery is the bus's own, not lapin's: lapin 4.12's auto-recovery was seen, after a broker
+//! `kill -9` and restart, to leave a connection that reports itself connected while no confirm
+//! or delivery ever arrives again (its io-loop thread panics in its reconnect backoff). So the
+//! bus watches both connections (and the publishing channel); when one is lost it opens a new
+//! pair with capped, jittered backoff, declares the topology again, swaps the publishing channel
+//! under every [`Publisher`] clone and bumps a generation that consumers follow to subscribe
+//! again (see `consumer`). Publishes while the broker is away fail fast; the outbox keeps
+//! what they carried. [`Bus::connect_with_retry`] does the same for a broker that is not there
+//! at start, so a service starts without its broker and reports degraded until it arrives.
 
 use std::time::Duration;
 
@@ -18,7 +23,7 @@ use resilience::{Backoff, Jitter};
 use tokio_util::sync::CancellationToken;
 
 use crate::BusError;
-use crate::publisher::Publisher;
+use crate::publisher::{PublishLink, Publisher};
 use crate::topology::Topology;
 
 /// Where the broker is and how this service's connections show up in its tools.
@@ -80,48 +85,166 @@ impl BusConfig {
 
 /// The connections with the topology declared and a confirmed publisher ready.
 pub struct Bus {
+    shared: std::sync::Arc<Shared>,
+    publisher: Publisher,
+    /// Stops the supervisor when the bus is closed or dropped.
+    closed: CancellationToken,
+}
+
+/// What the bus and its supervisor share.
+struct Shared {
+    config: BusConfig,
+    topology: Topology,
+    links: std::sync::RwLock<std::sync::Arc<Links>>,
+    /// The generation of [`Links`] in use; consumers wait on it to subscribe again.
+    generation: tokio::sync::watch::Sender<u64>,
+}
+
+/// One generation of connections.
+struct Links {
     publishing: Connection,
     consuming: Connection,
-    publisher: Publisher,
-    topology: Topology,
+}
+
+impl Links {
+    fn is_alive(&self, publisher: &Publisher) -> bool {
+        self.publishing.status().connected()
+            && self.consuming.status().connected()
+            && publisher.is_connected()
+    }
 }
 
 async fn open(url: &str, name: String) -> Result<Connection, lapin::Error> {
-    // lapin's recovery loop takes backon's builder: capped exponential with jitter, and
-    // enough attempts to outlast a broker restart (the service reports degraded meanwhile).
-    let reconnect = backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(Duration::from_secs(10))
-        .with_jitter()
-        .with_max_times(10_000);
-    let properties = ConnectionProperties::default()
-        .with_connection_name(name.into())
-        .with_backoff(reconnect)
-        .enable_auto_recover();
+    let properties = ConnectionProperties::default().with_connection_name(name.into());
     Connection::connect(url, properties).await
 }
 
-impl Bus {
-    /// Connects once (both connections), declares `topology` and opens the publisher's channel.
-    pub async fn connect(config: &BusConfig, topology: Topology) -> Result<Self, BusError> {
-        let name = &config.connection_name;
-        let publishing = open(&config.url, format!("{name}.publish")).await?;
-        let consuming = open(&config.url, format!("{name}.consume")).await?;
-        let channel = consuming.create_channel().await?;
-        topology.declare(&channel).await?;
-        let _ = channel.close(200, "declared".into()).await;
-        let publisher = Publisher::new(
-            publishing.create_channel().await?,
-            publishing.status().clone(),
-            config.confirm_timeout,
-        )
-        .await?;
-        tracing::info!(connection = %name, "connected to the broker");
-        Ok(Self {
+/// The longest the bus waits to open its connections and declare its topology: a broker that
+/// accepts connections but does not answer (seen while a restarted node recovers its quorum
+/// queues) must not hold startup or recovery forever.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Opens both connections, declares `topology` and opens the publishing channel.
+async fn open_links(
+    config: &BusConfig,
+    topology: &Topology,
+) -> Result<(Links, PublishLink), BusError> {
+    tokio::time::timeout(OPEN_TIMEOUT, open_links_now(config, topology))
+        .await
+        .map_err(|_| BusError::Publish(crate::PublishError::Timeout(OPEN_TIMEOUT)))?
+}
+
+async fn open_links_now(
+    config: &BusConfig,
+    topology: &Topology,
+) -> Result<(Links, PublishLink), BusError> {
+    let name = &config.connection_name;
+    let publishing = open(&config.url, format!("{name}.publish")).await?;
+    let consuming = open(&config.url, format!("{name}.consume")).await?;
+    let channel = consuming.create_channel().await?;
+    topology.declare(&channel).await?;
+    let _ = channel.close(200, "declared".into()).await;
+    let link = PublishLink::open(
+        publishing.create_channel().await?,
+        publishing.status().clone(),
+    )
+    .await?;
+    Ok((
+        Links {
             publishing,
             consuming,
-            publisher,
+        },
+        link,
+    ))
+}
+
+/// How often the supervisor looks at the connections.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// Replaces lost connections until `closed`.
+async fn supervise(
+    shared: std::sync::Arc<Shared>,
+    publisher: Publisher,
+    closed: CancellationToken,
+) {
+    let backoff = Backoff {
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(5),
+        jitter: Jitter::Full,
+    };
+    loop {
+        tokio::select! {
+            _ = closed.cancelled() => return,
+            _ = tokio::time::sleep(WATCH_EVERY) => {}
+        }
+        let lost = !shared.current().is_alive(&publisher);
+        if !lost {
+            continue;
+        }
+        tracing::warn!(connection = %shared.config.connection_name, "broker connection lost; reconnecting");
+        let reopened = resilience::retry_until_cancelled(
+            "broker unreachable",
+            backoff,
+            &closed,
+            || open_links(&shared.config, &shared.topology),
+            |_: &BusError| true,
+        )
+        .await;
+        let Ok(Some((links, link))) = reopened else {
+            return;
+        };
+        publisher.replace(link);
+        let old = std::mem::replace(
+            &mut *shared
+                .links
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            std::sync::Arc::new(links),
+        );
+        shared.generation.send_modify(|g| *g += 1);
+        tracing::info!(connection = %shared.config.connection_name, "reconnected to the broker");
+        // A silent connection never answers a close: do not wait for it here.
+        tokio::spawn(async move {
+            for connection in [&old.consuming, &old.publishing] {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    connection.close(200, "replaced".into()),
+                )
+                .await;
+            }
+        });
+    }
+}
+
+impl Shared {
+    fn current(&self) -> std::sync::Arc<Links> {
+        self.links
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Bus {
+    /// Connects once (both connections), declares `topology` and opens the publisher's channel;
+    /// from then on replaces lost connections by itself.
+    pub async fn connect(config: &BusConfig, topology: Topology) -> Result<Self, BusError> {
+        let (links, link) = open_links(config, &topology).await?;
+        let publisher = Publisher::new(link, config.confirm_timeout);
+        let (generation, _) = tokio::sync::watch::channel(0);
+        let shared = std::sync::Arc::new(Shared {
+            config: config.clone(),
             topology,
+            links: std::sync::RwLock::new(std::sync::Arc::new(links)),
+            generation,
+        });
+        let closed = CancellationToken::new();
+        tokio::spawn(supervise(shared.clone(), publisher.clone(), closed.clone()));
+        tracing::info!(connection = %config.connection_name, "connected to the broker");
+        Ok(Self {
+            shared,
+            publisher,
+            closed,
         })
     }
 
@@ -163,33 +286,53 @@ impl Bus {
     }
 
     pub fn topology(&self) -> &Topology {
-        &self.topology
+        &self.shared.topology
     }
 
-    /// True while both connections are up (false while they recover).
+    /// True while both connections are up (false while they are being replaced).
     pub fn is_connected(&self) -> bool {
-        self.publishing.status().connected()
-            && self.consuming.status().connected()
-            && self.publisher.is_connected()
+        self.shared.current().is_alive(&self.publisher)
     }
 
     /// True while the broker blocks this service's publishes (memory or disk alarm).
     pub fn is_blocked(&self) -> bool {
-        self.publishing.status().blocked()
+        self.publisher.is_blocked()
     }
 
     /// A fresh channel on the consuming connection (consumers, gets, declarations).
     pub(crate) async fn channel(&self) -> Result<Channel, BusError> {
-        Ok(self.consuming.create_channel().await?)
+        Ok(self.shared.current().consuming.create_channel().await?)
     }
 
-    /// Closes both connections politely.
+    /// The current connection generation, to wait for the next with [`Bus::next_generation`].
+    pub(crate) fn generation(&self) -> u64 {
+        *self.shared.generation.borrow()
+    }
+
+    /// Waits until the connections are newer than `seen` (or `shutdown`); false on shutdown.
+    pub(crate) async fn next_generation(&self, seen: u64, shutdown: &CancellationToken) -> bool {
+        let mut generation = self.shared.generation.subscribe();
+        tokio::select! {
+            _ = shutdown.cancelled() => false,
+            changed = generation.wait_for(|g| *g > seen) => changed.is_ok(),
+        }
+    }
+
+    /// Closes both connections politely and stops replacing them.
     pub async fn close(&self) {
-        for connection in [&self.consuming, &self.publishing] {
+        self.closed.cancel();
+        let links = self.shared.current();
+        for connection in [&links.consuming, &links.publishing] {
             if let Err(error) = connection.close(200, "shutdown".into()).await {
                 tracing::debug!(%error, "closing a broker connection");
             }
         }
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        self.closed.cancel();
     }
 }
 

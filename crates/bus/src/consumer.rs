@@ -127,19 +127,6 @@ impl Bus {
         config: ConsumerConfig,
         shutdown: CancellationToken,
     ) -> Result<(), BusError> {
-        let channel = self.channel().await?;
-        channel
-            .basic_qos(config.prefetch, BasicQosOptions::default())
-            .await?;
-        let tag = format!("{queue}.{}", uuid::Uuid::now_v7());
-        let mut deliveries = channel
-            .basic_consume(
-                queue.into(),
-                tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
         let runtime = Arc::new(Runtime {
             queue: queue.to_owned(),
             handler,
@@ -149,42 +136,110 @@ impl Bus {
             switch: KillSwitch::new(queue, config.pause),
         });
         let in_flight = TaskTracker::new();
+        // One subscription per connection generation: when the bus replaces a lost connection,
+        // subscribe again on the new one. Deliveries in flight on the old one are redelivered
+        // by the broker (their acks cannot reach it), and the inbox absorbs the duplicates.
         loop {
-            if let Some(pause) = runtime.switch.pause_left() {
+            let generation = self.generation();
+            let subscribed = match self.subscribe(queue, config).await {
+                Ok(subscribed) => Some(subscribed),
+                Err(error) => {
+                    tracing::warn!(%error, queue, "cannot subscribe; waiting for the connection");
+                    None
+                }
+            };
+            if let Some((channel, tag, mut deliveries)) = subscribed {
+                let stopped = runtime
+                    .pump(&mut deliveries, generation, &in_flight, &shutdown)
+                    .await;
+                if stopped {
+                    if let Err(error) = channel
+                        .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+                        .await
+                    {
+                        tracing::debug!(%error, queue, "cancelling the consumer");
+                    }
+                    in_flight.close();
+                    in_flight.wait().await;
+                    let _ = channel.close(200, "consumer stopped".into()).await;
+                    return Ok(());
+                }
+                tracing::warn!(
+                    queue,
+                    "consumer interrupted; waiting for the connection to be replaced"
+                );
+            }
+            if !self.next_generation(generation, &shutdown).await {
+                in_flight.close();
+                in_flight.wait().await;
+                return Ok(());
+            }
+        }
+    }
+
+    /// A channel with its prefetch and a consumer on `queue`.
+    async fn subscribe(
+        &self,
+        queue: &str,
+        config: ConsumerConfig,
+    ) -> Result<(lapin::Channel, String, lapin::Consumer), BusError> {
+        let channel = self.channel().await?;
+        channel
+            .basic_qos(config.prefetch, BasicQosOptions::default())
+            .await?;
+        let tag = format!("{queue}.{}", uuid::Uuid::now_v7());
+        let deliveries = channel
+            .basic_consume(
+                queue.into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok((channel, tag, deliveries))
+    }
+}
+
+impl<H: Handler> Runtime<H> {
+    /// Takes deliveries until `shutdown` (true), or until the subscription ends with its
+    /// connection or the bus replaces the connection of `generation` (false).
+    async fn pump(
+        self: &Arc<Self>,
+        deliveries: &mut lapin::Consumer,
+        generation: u64,
+        in_flight: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let replaced = self.bus.next_generation(generation, shutdown);
+        tokio::pin!(replaced);
+        loop {
+            if let Some(pause) = self.switch.pause_left() {
                 tokio::select! {
-                    _ = shutdown.cancelled() => break,
+                    _ = shutdown.cancelled() => return true,
                     _ = tokio::time::sleep(pause) => {}
                 }
             }
             tokio::select! {
-                _ = shutdown.cancelled() => break,
+                _ = shutdown.cancelled() => return true,
+                // A connection that went silent never ends its stream: follow the bus instead.
+                _ = &mut replaced => return shutdown.is_cancelled(),
                 next = deliveries.next() => match next {
                     // Half-open: while tripped, one delivery at a time decides whether to resume.
-                    Some(Ok(delivery)) if runtime.switch.is_tripped() => {
-                        runtime.process(delivery).await;
+                    Some(Ok(delivery)) if self.switch.is_tripped() => {
+                        self.process(delivery).await;
                     }
                     Some(Ok(delivery)) => {
-                        let runtime = runtime.clone();
+                        let runtime = self.clone();
                         in_flight.spawn(async move { runtime.process(delivery).await });
                     }
                     Some(Err(error)) => {
-                        tracing::warn!(%error, queue, "consumer interrupted; waiting for recovery");
-                        channel.wait_for_recovery(error).await?;
+                        tracing::warn!(%error, queue = %self.queue, "consumer interrupted");
+                        return false;
                     }
-                    None => break,
+                    None => return false,
                 },
             }
         }
-        if let Err(error) = channel
-            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
-            .await
-        {
-            tracing::debug!(%error, queue, "cancelling the consumer");
-        }
-        in_flight.close();
-        in_flight.wait().await;
-        let _ = channel.close(200, "consumer stopped".into()).await;
-        Ok(())
     }
 }
 

@@ -122,21 +122,23 @@ impl Outgoing {
     }
 }
 
-/// A channel in confirm mode on the publishing connection. Cheap to clone; clones share it.
-#[derive(Clone)]
-pub struct Publisher {
+/// A channel in confirm mode on the publishing connection, with the task that settles its
+/// confirms. Replaced as a whole when the connection is replaced.
+pub(crate) struct PublishLink {
     channel: Channel,
     connection: ConnectionStatus,
-    confirm_timeout: Duration,
     confirms: std::sync::Arc<Confirms>,
+    /// Set when a confirm did not come in time. A broker restarted after `kill -9` was seen to
+    /// accept the new connection and then never confirm on it (its channel process stuck while
+    /// the quorum queue recovered); the bus replaces a stalled link like a lost one.
+    stalled: std::sync::atomic::AtomicBool,
 }
 
-impl Publisher {
+impl PublishLink {
     /// Puts `channel` in confirm mode.
-    pub(crate) async fn new(
+    pub(crate) async fn open(
         channel: Channel,
         connection: ConnectionStatus,
-        confirm_timeout: Duration,
     ) -> Result<Self, lapin::Error> {
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -144,9 +146,41 @@ impl Publisher {
         Ok(Self {
             channel,
             connection,
-            confirm_timeout,
             confirms: Confirms::start(),
+            stalled: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+}
+
+/// Publishes on the bus's current publishing channel. Cheap to clone; clones share it, and
+/// follow it when the bus replaces a lost connection.
+#[derive(Clone)]
+pub struct Publisher {
+    link: std::sync::Arc<std::sync::RwLock<std::sync::Arc<PublishLink>>>,
+    confirm_timeout: Duration,
+}
+
+impl Publisher {
+    pub(crate) fn new(link: PublishLink, confirm_timeout: Duration) -> Self {
+        Self {
+            link: std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(link))),
+            confirm_timeout,
+        }
+    }
+
+    /// The channel publishes go to from now on.
+    pub(crate) fn replace(&self, link: PublishLink) {
+        *self
+            .link
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(link);
+    }
+
+    fn current(&self) -> std::sync::Arc<PublishLink> {
+        self.link
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Publishes one message and waits for the broker's confirm.
@@ -165,7 +199,8 @@ impl Publisher {
     /// in order. This is what makes the outbox relay fast: one round trip per batch. The whole
     /// batch shares one confirm timeout.
     pub async fn publish_all(&self, messages: &[Outgoing]) -> Vec<Result<(), PublishError>> {
-        if self.connection.blocked() {
+        let link = self.current();
+        if link.connection.blocked() {
             return messages
                 .iter()
                 .map(|_| Err(PublishError::Blocked))
@@ -174,10 +209,10 @@ impl Publisher {
         let batch = async {
             let mut pending = Vec::with_capacity(messages.len());
             {
-                let sending = self.confirms.sending().await;
+                let sending = link.confirms.sending().await;
                 for message in messages {
                     pending.push(
-                        self.send(
+                        link.send(
                             &sending,
                             &message.exchange,
                             &message.routing_key,
@@ -203,10 +238,13 @@ impl Publisher {
                 .zip(messages)
                 .map(|(verdict, message)| settle(&message.exchange, &message.routing_key, verdict?))
                 .collect(),
-            Err(_) => messages
-                .iter()
-                .map(|_| Err(PublishError::Timeout(self.confirm_timeout)))
-                .collect(),
+            Err(_) => {
+                link.stall();
+                messages
+                    .iter()
+                    .map(|_| Err(PublishError::Timeout(self.confirm_timeout)))
+                    .collect()
+            }
         }
     }
 
@@ -220,13 +258,14 @@ impl Publisher {
         properties: BasicProperties,
         mandatory: bool,
     ) -> Result<(), PublishError> {
-        if self.connection.blocked() {
+        let link = self.current();
+        if link.connection.blocked() {
             return Err(PublishError::Blocked);
         }
         let confirmed = async {
             let verdict = {
-                let sending = self.confirms.sending().await;
-                self.send(
+                let sending = link.confirms.sending().await;
+                link.send(
                     &sending,
                     exchange,
                     routing_key,
@@ -240,7 +279,36 @@ impl Publisher {
         };
         match tokio::time::timeout(self.confirm_timeout, confirmed).await {
             Ok(verdict) => settle(exchange, routing_key, verdict?),
-            Err(_) => Err(PublishError::Timeout(self.confirm_timeout)),
+            Err(_) => {
+                link.stall();
+                Err(PublishError::Timeout(self.confirm_timeout))
+            }
+        }
+    }
+
+    /// True while the channel is open and confirming.
+    pub fn is_connected(&self) -> bool {
+        let link = self.current();
+        link.channel.status().connected()
+            && link.connection.connected()
+            && !link.stalled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// True while the broker blocks this connection's publishes (memory or disk alarm).
+    pub fn is_blocked(&self) -> bool {
+        self.current().connection.blocked()
+    }
+}
+
+impl PublishLink {
+    fn stall(&self) {
+        if !self
+            .stalled
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "no publisher confirm in time: the publishing connection will be replaced"
+            );
         }
     }
 
@@ -273,16 +341,6 @@ impl Publisher {
             )
             .await?;
         Ok(sending.track(address, confirm))
-    }
-
-    /// True while the channel is open and the broker is not blocking publishes.
-    pub fn is_connected(&self) -> bool {
-        self.channel.status().connected()
-    }
-
-    /// True while the broker blocks this connection's publishes (memory or disk alarm).
-    pub fn is_blocked(&self) -> bool {
-        self.connection.blocked()
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`TcpProxy`]: a TCP proxy of the test's own between a client and a real server, so a test
-//! can take the server away (every connection reset, new ones refused) and bring it back
-//! without touching the server other tests share.
+//! can take the server away (every connection reset, new ones refused) and bring it back, or
+//! freeze the open connections (a peer that stops answering without closing), without touching
+//! the server other tests share.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +16,8 @@ pub struct TcpProxy {
     down: Arc<AtomicBool>,
     /// Bumped on every `down()`: live connections watch it and close.
     generation: watch::Sender<u64>,
+    /// Bumped on every `freeze()`: live connections stop carrying bytes but stay open.
+    frozen: watch::Sender<u64>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -24,9 +27,11 @@ impl TcpProxy {
         let addr = listener.local_addr()?;
         let down = Arc::new(AtomicBool::new(false));
         let (generation, _) = watch::channel(0u64);
+        let (frozen, _) = watch::channel(0u64);
         let accept = {
             let down = down.clone();
             let generation = generation.clone();
+            let frozen = frozen.clone();
             tokio::spawn(async move {
                 while let Ok((client, _)) = listener.accept().await {
                     if down.load(Ordering::SeqCst) {
@@ -34,6 +39,7 @@ impl TcpProxy {
                         continue;
                     }
                     let mut cut = generation.subscribe();
+                    let mut freeze = frozen.subscribe();
                     tokio::spawn(async move {
                         let Ok(mut server) = TcpStream::connect(target).await else {
                             return;
@@ -42,6 +48,11 @@ impl TcpProxy {
                         tokio::select! {
                             _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                             _ = cut.changed() => {}
+                            _ = freeze.changed() => {
+                                // Open, silent: nothing more is carried until the proxy is
+                                // taken down or dropped.
+                                let _ = cut.changed().await;
+                            }
                         }
                     });
                 }
@@ -51,6 +62,7 @@ impl TcpProxy {
             addr,
             down,
             generation,
+            frozen,
             accept,
         })
     }
@@ -64,6 +76,12 @@ impl TcpProxy {
     pub fn down(&self) {
         self.down.store(true, Ordering::SeqCst);
         self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Every open connection goes silent (nothing carried either way, nothing closed), as a
+    /// peer that hangs or a half-open TCP connection does; new connections pass as before.
+    pub fn freeze(&self) {
+        self.frozen.send_modify(|g| *g += 1);
     }
 
     /// The server is back.

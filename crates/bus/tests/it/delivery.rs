@@ -185,3 +185,87 @@ async fn each_publish_in_a_mixed_batch_gets_its_own_verdict() -> anyhow::Result<
     );
     Ok(())
 }
+
+/// The broker stops answering on open connections without closing them (a hung peer, a
+/// half-open TCP connection; also what a node restarted after `kill -9` was seen to do while
+/// it recovered its quorum queues): a publish times out instead of waiting forever, the bus
+/// replaces both connections, publishes go through again and the consumer, subscribed anew,
+/// receives. lapin's own recovery noticed nothing here: its connection still said "connected".
+#[tokio::test]
+async fn a_silent_broker_connection_is_replaced_and_consumers_follow() -> anyhow::Result<()> {
+    let vhost = testkit::Vhost::create().await?;
+    let proxy = testkit::TcpProxy::start("127.0.0.1:5672".parse()?).await?;
+    let url = format!(
+        "amqp://guest:guest@127.0.0.1:{}/{}",
+        proxy.port(),
+        vhost.name()
+    );
+    let mut config = bus::BusConfig::new(url, format!("bus-test-{}", vhost.name()));
+    config.confirm_timeout = Duration::from_secs(2);
+    let topology =
+        bus::Topology::new().queue(bus::QueueSpec::new(QUEUE).events_from("catalog.events"));
+    let bus = std::sync::Arc::new(bus::Bus::connect(&config, topology).await?);
+    let handler = Recorder::new(|_| Outcome::Done);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let consuming = tokio::spawn({
+        let (bus, handler, shutdown) = (bus.clone(), handler.clone(), shutdown.clone());
+        async move {
+            bus.consume(
+                QUEUE,
+                handler,
+                std::sync::Arc::new(crate::harness::NoRetries),
+                ConsumerConfig::default(),
+                shutdown,
+            )
+            .await
+        }
+    });
+    let message = || {
+        Outgoing::envelope(
+            &event().into_raw(),
+            <contracts::catalog::StockReleased as contracts::Contract>::DESTINATION,
+        )
+    };
+    bus.publisher().publish(&message()).await?;
+    handler
+        .wait_until(Duration::from_secs(10), |c| c.len() == 1)
+        .await?;
+
+    proxy.freeze();
+    let silent = bus.publisher().publish(&message()).await;
+    assert!(
+        matches!(silent, Err(PublishError::Timeout(_))),
+        "a silent broker is a timeout, not a wait: {silent:?}"
+    );
+    let start = std::time::Instant::now();
+    let mut after = vec![loop {
+        let sent = message();
+        match bus.publisher().publish(&sent).await {
+            Ok(()) => break sent.message_id,
+            Err(error) => anyhow::ensure!(
+                start.elapsed() < Duration::from_secs(30),
+                "still not replaced: {error}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }];
+    assert!(bus.is_connected());
+    for _ in 0..20 {
+        let sent = message();
+        bus.publisher().publish(&sent).await?;
+        after.push(sent.message_id);
+    }
+    // The broker still holds the old, silent subscription until its heartbeat gives up on it,
+    // so it shares the new messages between both: those sent to the old one come back (unacked)
+    // when it is closed. What must hold now is that the new subscription receives.
+    handler
+        .wait_until(Duration::from_secs(20), |c| {
+            after
+                .iter()
+                .any(|id| c.iter().any(|call| call.message_id.to_string() == *id))
+        })
+        .await?;
+    shutdown.cancel();
+    consuming.await??;
+    Ok(())
+}

@@ -6,95 +6,10 @@ use std::time::Duration;
 
 use checkout::CheckoutConfig;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use sqlx::{Executor, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{App, Shop, order, problem, spawn_with};
-
-/// A running catalog on a database of its own, dropped by [`Catalog::remove`].
-struct Catalog {
-    url: String,
-    http: reqwest::Client,
-    admin: PgPool,
-    database: String,
-    pool: PgPool,
-}
-
-impl Catalog {
-    async fn start(admin: &PgPool) -> anyhow::Result<Self> {
-        let database = format!("checkout_it_catalog_{}", Uuid::new_v4().simple());
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-            .await?;
-        let options = (*admin.connect_options()).clone().database(&database);
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        catalog::migrator().run(&pool).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let config = catalog::CatalogConfig {
-            public_url: url.clone(),
-            ..catalog::CatalogConfig::default()
-        };
-        let router = catalog::router(pool.clone(), config);
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Ok(Self {
-            url,
-            http: reqwest::Client::new(),
-            admin: admin.clone(),
-            database,
-            pool,
-        })
-    }
-
-    /// Creates a store in catalog; returns (id, admin key).
-    async fn store(&self, slug: &str) -> anyhow::Result<(Uuid, String)> {
-        let created: Value = self
-            .http
-            .post(format!("{}/stores", self.url))
-            .json(&json!({"name": format!("Loja {slug}"), "slug": slug, "contact_email": "dono@example.com"}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        Ok((
-            created["id"].as_str().unwrap_or_default().parse()?,
-            created["admin_key"].as_str().unwrap_or_default().to_owned(),
-        ))
-    }
-
-    async fn product(&self, key: &str, sku: &str, price_minor: i64) -> anyhow::Result<Uuid> {
-        let created: Value = self
-            .http
-            .post(format!("{}/admin/products", self.url))
-            .bearer_auth(key)
-            .json(
-                &json!({"name": format!("Produto {sku}"), "sku": sku, "price_minor": price_minor,
-                          "currency": "BRL", "stock": 10, "active": true}),
-            )
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        Ok(created["id"].as_str().unwrap_or_default().parse()?)
-    }
-
-    async fn remove(self) -> anyhow::Result<()> {
-        self.pool.close().await;
-        self.admin
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE {} WITH (FORCE)",
-                self.database
-            )))
-            .await?;
-        Ok(())
-    }
-}
+use crate::helpers::{App, CatalogServer, Shop, order, problem, spawn_with};
 
 /// Checkout's read model learns the store the way catalog's StoreCreated tells it.
 async fn shop_in_read_model(app: &App, id: Uuid, slug: &str, key: &str) -> anyhow::Result<Shop> {
@@ -123,7 +38,7 @@ async fn shop_in_read_model(app: &App, id: Uuid, slug: &str, key: &str) -> anyho
 async fn a_product_the_read_model_has_not_heard_of_is_asked_of_catalog(
     pool: PgPool,
 ) -> anyhow::Result<()> {
-    let catalog = Catalog::start(&pool).await?;
+    let catalog = CatalogServer::start(&pool).await?;
     let app = spawn_with(
         pool,
         CheckoutConfig {

@@ -253,3 +253,88 @@ pub async fn problem(response: Response, status: StatusCode) -> anyhow::Result<V
     assert_eq!(content_type, "application/problem+json");
     Ok(body)
 }
+
+/// The real catalog (its router on a socket, a database of its own), for what checkout asks
+/// it over HTTP; the database is dropped by [`CatalogServer::remove`].
+pub struct CatalogServer {
+    pub url: String,
+    http: reqwest::Client,
+    admin: PgPool,
+    database: String,
+    pool: PgPool,
+}
+
+impl CatalogServer {
+    pub async fn start(admin: &PgPool) -> anyhow::Result<Self> {
+        let database = format!("checkout_it_catalog_{}", Uuid::new_v4().simple());
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .await?;
+        let options = (*admin.connect_options()).clone().database(&database);
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        catalog::migrator().run(&pool).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let config = catalog::CatalogConfig {
+            public_url: url.clone(),
+            ..catalog::CatalogConfig::default()
+        };
+        let router = catalog::router(pool.clone(), config);
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Ok(Self {
+            url,
+            http: reqwest::Client::new(),
+            admin: admin.clone(),
+            database,
+            pool,
+        })
+    }
+
+    /// Creates a store in catalog; returns (id, admin key).
+    pub async fn store(&self, slug: &str) -> anyhow::Result<(Uuid, String)> {
+        let created: Value = self
+            .http
+            .post(format!("{}/stores", self.url))
+            .json(&json!({"name": format!("Loja {slug}"), "slug": slug, "contact_email": "dono@example.com"}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok((
+            created["id"].as_str().unwrap_or_default().parse()?,
+            created["admin_key"].as_str().unwrap_or_default().to_owned(),
+        ))
+    }
+
+    pub async fn product(&self, key: &str, sku: &str, price_minor: i64) -> anyhow::Result<Uuid> {
+        let created: Value = self
+            .http
+            .post(format!("{}/admin/products", self.url))
+            .bearer_auth(key)
+            .json(
+                &json!({"name": format!("Produto {sku}"), "sku": sku, "price_minor": price_minor,
+                          "currency": "BRL", "stock": 10, "active": true}),
+            )
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(created["id"].as_str().unwrap_or_default().parse()?)
+    }
+
+    pub async fn remove(self) -> anyhow::Result<()> {
+        self.pool.close().await;
+        self.admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE {} WITH (FORCE)",
+                self.database
+            )))
+            .await?;
+        Ok(())
+    }
+}

@@ -127,7 +127,16 @@ async fn the_idempotency_key_replays_the_first_answer_and_refuses_another_reques
 
 #[sqlx::test(migrations = false)]
 async fn refused_orders_name_the_field_and_store_nothing(pool: PgPool) -> anyhow::Result<()> {
-    let app = spawn(pool).await?;
+    // Products unknown here are asked of catalog (which has none of them on sale).
+    let catalog = crate::helpers::CatalogServer::start(&pool).await?;
+    let app = crate::helpers::spawn_with(
+        pool,
+        checkout::CheckoutConfig {
+            catalog_url: catalog.url.clone(),
+            ..checkout::CheckoutConfig::default()
+        },
+    )
+    .await?;
     let shop = app.shop("regras").await?;
     let other = app.shop("outra").await?;
     let mug = app.product(&shop, "Caneca", 100, "BRL").await?;
@@ -193,7 +202,7 @@ async fn refused_orders_name_the_field_and_store_nothing(pool: PgPool) -> anyhow
     ] {
         assert_eq!(app.count(table).await?, 0, "{table} after refusals");
     }
-    Ok(())
+    catalog.remove().await
 }
 
 #[sqlx::test(migrations = false)]
