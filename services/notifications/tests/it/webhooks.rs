@@ -142,7 +142,8 @@ async fn deliveries_are_signed_by_the_spec_once_per_event_and_endpoint(
         items[0]["attempts"][0]["response_excerpt"],
         "received by the test"
     );
-    let _ = second;
+    assert_eq!(second["event_types"], json!(["checkout.OrderConfirmed"]));
+    assert!(two.requests().is_empty(), "still nothing it subscribed to");
     Ok(())
 }
 
