@@ -348,3 +348,99 @@ async fn private_addresses_are_refused_at_registration_and_at_delivery(
     assert!(failed.reason.contains("refused"), "{}", failed.reason);
     Ok(())
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_dead_endpoints_circuit_opens_and_other_endpoints_are_untouched(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let mut config = config();
+    config.breaker_open_for = Duration::from_secs(60);
+    let world = World::start(pool, config).await?;
+    let store = Uuid::now_v7();
+    let key = world.store(store, "Loja", &address("owner")).await?;
+    let (dead, alive) = (Receiver::start().await?, Receiver::start().await?);
+    dead.answer(StatusCode::SERVICE_UNAVAILABLE);
+    let dead_id = endpoint(&world, &key, &dead.url, &["checkout.OrderPlaced"]).await?["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let alive_id = endpoint(&world, &key, &alive.url, &["checkout.OrderPlaced"]).await?["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut events = Vec::new();
+    for i in 0..3 {
+        events.push(
+            world
+                .publish(store, order(store, &address(&format!("j{i}")), "Café"))
+                .await?,
+        );
+    }
+    let pool = world.pool.clone();
+    let dead_uuid: Uuid = dead_id.parse()?;
+    eventually(
+        "the dead endpoint's deliveries to end",
+        Duration::from_secs(30),
+        || {
+            let pool = pool.clone();
+            async move {
+                let statuses: Vec<String> =
+                    sqlx::query_scalar("SELECT status FROM deliveries WHERE endpoint_id = $1")
+                        .bind(dead_uuid)
+                        .fetch_all(&pool)
+                        .await
+                        .ok()?;
+                (statuses.len() == 3 && statuses.iter().all(|s| s == "dead")).then_some(())
+            }
+        },
+    )
+    .await;
+    let listed: Value = world
+        .get(&format!("/admin/deliveries?endpoint={dead_id}"), &key)
+        .await?
+        .json()
+        .await?;
+    let attempts: Vec<&Value> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["attempts"].as_array().unwrap())
+        .collect();
+    assert_eq!(attempts.len(), 12, "three deliveries, four attempts each");
+    let fast: Vec<&&Value> = attempts
+        .iter()
+        .filter(|a| {
+            a["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("circuit open")
+        })
+        .collect();
+    assert!(!fast.is_empty(), "the circuit opened: {attempts:#?}");
+    assert!(
+        fast.iter().all(|a| a["status_code"].is_null()),
+        "no request made"
+    );
+    let requests = dead.requests().len();
+    assert!(requests >= 5, "five failures open it: {requests}");
+    assert_eq!(
+        requests + fast.len(),
+        12,
+        "each attempt is a request or a fast failure"
+    );
+    // The other endpoint got every event, once, its own circuit closed.
+    for event in &events {
+        world.wait_status(event.id, "email", "sent").await;
+    }
+    let alive_listed: Value = world
+        .get(
+            &format!("/admin/deliveries?endpoint={alive_id}&status=sent"),
+            &key,
+        )
+        .await?
+        .json()
+        .await?;
+    assert_eq!(alive_listed["items"].as_array().unwrap().len(), 3);
+    assert_eq!(alive.requests().len(), 3);
+    Ok(())
+}
