@@ -129,3 +129,40 @@ impl NotificationsConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    const SOURCE: &str = include_str!("config.rs");
+    const DOCS: &str = include_str!("../../../docs/notifications.md");
+    const README: &str = include_str!("../../../README.md");
+
+    /// The quoted names in this file that look like environment variables (`SHOUTY_CASE`).
+    fn variables_read() -> Vec<&'static str> {
+        SOURCE
+            .split(char::from(34))
+            .skip(1)
+            .step_by(2)
+            .filter(|word| {
+                word.len() > 3
+                    && word.contains('_')
+                    && word
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_docs_and_the_readme_name_every_variable_this_reads() {
+        let mut read = variables_read();
+        read.sort_unstable();
+        read.dedup();
+        assert!(read.contains(&"SMTP_URL") && read.contains(&"WEBHOOK_ALLOW_PRIVATE"));
+        assert_eq!(read.len(), 9, "{read:?}");
+        for name in read {
+            let named = format!("`{name}`");
+            assert!(DOCS.contains(&named), "docs/notifications.md names {name}");
+            assert!(README.contains(&named), "README.md names {name}");
+        }
+    }
+}
