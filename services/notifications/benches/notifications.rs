@@ -88,7 +88,7 @@ async fn run(pool: PgPool) -> anyhow::Result<()> {
             &shutdown,
             queue,
             Arc::new(notifications::intake::Intake::new(pool.clone(), queue)),
-            ConsumerConfig::default(),
+            config.intake_consumer(),
         );
     }
     consume(

@@ -26,12 +26,14 @@ pub struct NotificationsConfig {
     /// 10) is disabled and its merchant told.
     pub webhook_disable_after: Duration,
     pub webhook_disable_min_failures: u32,
-    /// Attempts per email before it is dead-lettered (`EMAIL_ATTEMPTS`, default 8), and the
-    /// backoff between them (full jitter, 1 s doubling up to 5 min).
+    /// Attempts per email before it is dead-lettered (`EMAIL_ATTEMPTS`, default 12), and the
+    /// backoff between them (full jitter, 2 s doubling up to 30 min: at most about an hour of
+    /// trying, about half that on average).
     pub email_attempts: u32,
     pub email_backoff: Backoff,
-    /// Attempts per webhook delivery (`WEBHOOK_ATTEMPTS`, default 14), backoff full jitter from
-    /// 5 s doubling up to 4 h: about a day of trying, as Standard Webhooks senders do.
+    /// Attempts per webhook delivery (`WEBHOOK_ATTEMPTS`, default 18), backoff full jitter from
+    /// 5 s doubling up to 6 h: at most about 35 h of trying, about 18 h on average — a day, as
+    /// Standard Webhooks senders do.
     pub webhook_attempts: u32,
     pub webhook_backoff: Backoff,
     /// How long an open circuit (SMTP, or one endpoint) waits before a trial call.
@@ -48,10 +50,10 @@ impl Default for NotificationsConfig {
             webhook_timeout: Duration::from_secs(10),
             webhook_disable_after: Duration::from_secs(24 * 3600),
             webhook_disable_min_failures: 10,
-            email_attempts: 8,
-            email_backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
-            webhook_attempts: 14,
-            webhook_backoff: Backoff::new(Duration::from_secs(5), Duration::from_secs(4 * 3600)),
+            email_attempts: 12,
+            email_backoff: Backoff::new(Duration::from_secs(2), Duration::from_secs(1800)),
+            webhook_attempts: 18,
+            webhook_backoff: Backoff::new(Duration::from_secs(5), Duration::from_secs(6 * 3600)),
             breaker_open_for: Duration::from_secs(30),
         }
     }
@@ -80,6 +82,17 @@ impl NotificationsConfig {
             webhook_attempts: env_or("WEBHOOK_ATTEMPTS", default.webhook_attempts)?.max(1),
             ..default
         })
+    }
+
+    /// The consumer settings of the queues of other contexts' events: an order event that
+    /// overtakes its OrderPlaced (or its store's StoreCreated) waits for it through up to ten
+    /// attempts, 0.5 s doubling up to 5 min (about 13 min at most).
+    pub fn intake_consumer(&self) -> bus::ConsumerConfig {
+        bus::ConsumerConfig {
+            max_attempts: 10,
+            backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(300)),
+            ..bus::ConsumerConfig::default()
+        }
     }
 
     /// The consumer settings of the `notifications.send-email` queue.

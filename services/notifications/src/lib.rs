@@ -111,7 +111,7 @@ pub fn consumers(
         service_kit::Consumer::new(
             queue,
             Arc::new(intake::Intake::new(pool.clone(), queue)),
-            bus::ConsumerConfig::default(),
+            config.intake_consumer(),
         )
     };
     vec![

@@ -198,7 +198,7 @@ impl World {
                 &shutdown,
                 queue,
                 handler,
-                ConsumerConfig::default(),
+                config.intake_consumer(),
             );
         }
         spawn_consumer(
