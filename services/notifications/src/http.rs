@@ -8,6 +8,7 @@
 //!   DELETE /admin/webhooks/{id}`, `POST /admin/webhooks/{id}/rotate-secret`.
 //! - `GET /admin/deliveries?endpoint=&status=&channel=&cursor=` (newest first, each with its
 //!   attempts), `GET /admin/deliveries/{id}`, `POST /admin/deliveries/{id}/resend`.
+//! - `GET /openapi.json` — the above in OpenAPI 3.1 ([`crate::openapi`]).
 //!
 //! Invariants: a request acts as the key's store, names it in every query and runs in its
 //! tenant transaction (row-level security), so another store's endpoint or delivery is the same
@@ -100,6 +101,7 @@ pub fn router(api: Api) -> Router {
         .route("/admin/deliveries", get(list_deliveries))
         .route("/admin/deliveries/{id}", get(one_delivery))
         .route("/admin/deliveries/{id}/resend", post(resend))
+        .route("/openapi.json", get(crate::openapi::serve))
         .with_state(api)
 }
 

@@ -15,7 +15,8 @@
 //! - [`email`]: the `notifications.send-email` consumer (lettre over SMTP, one circuit).
 //! - [`webhooks`]: the `notifications.send-webhook` consumer (signed POSTs, a circuit per
 //!   endpoint, auto-disable).
-//! - [`http`]: the merchant's API: settings, templates, webhook endpoints, deliveries.
+//! - [`http`]: the merchant's API: settings, templates, webhook endpoints, deliveries;
+//!   [`openapi`]: its description.
 //! - [`config`]: notifications' settings from the environment.
 //!
 //! Invariants: one delivery per (event, channel, recipient, template); sending happens outside
@@ -29,6 +30,7 @@ pub mod email;
 pub mod http;
 pub mod intake;
 pub mod mail;
+pub mod openapi;
 pub mod signature;
 pub mod ssrf;
 pub mod stores;

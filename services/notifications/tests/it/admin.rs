@@ -134,3 +134,85 @@ async fn another_stores_key_sees_nothing_of_this_one(pool: PgPool) -> anyhow::Re
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     Ok(())
 }
+
+/// Every operation `/openapi.json` documents is routed, and every documented `GET` answers.
+#[sqlx::test(migrations = false)]
+async fn every_documented_operation_is_served(pool: PgPool) -> anyhow::Result<()> {
+    let world = World::start(pool, config()).await?;
+    let store = Uuid::now_v7();
+    let key = world.store(store, "Loja", &address("owner")).await?;
+    let receiver = Receiver::start().await?;
+    let created: Value = world
+        .send_json(
+            Method::POST,
+            "/admin/webhooks",
+            &key,
+            &json!({"url": receiver.url, "event_types": ["checkout.OrderPlaced"]}),
+        )
+        .await?
+        .json()
+        .await?;
+    let endpoint = created["id"].as_str().unwrap().to_owned();
+    let raw = world
+        .publish(store, order(store, &address("kim"), "Café"))
+        .await?;
+    world.wait_status(raw.id, "email", "sent").await;
+    let delivery: String =
+        sqlx::query_scalar("SELECT id::text FROM deliveries WHERE event_id = $1 LIMIT 1")
+            .bind(raw.id)
+            .fetch_one(&world.pool)
+            .await?;
+
+    let document: Value = world
+        .http
+        .get(format!("{}/openapi.json", world.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let paths = document["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), 9, "{:?}", paths.keys().collect::<Vec<_>>());
+    let mut operations = 0;
+    for (path, item) in paths {
+        let concrete = path.replace("{kind}", "order_confirmed").replace(
+            "{id}",
+            if path.starts_with("/admin/webhooks") {
+                &endpoint
+            } else {
+                &delivery
+            },
+        );
+        for method in ["get", "put", "post", "patch", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            operations += 1;
+            // Deleting the endpoint last would spoil the other checks: ask without a key.
+            let response = if method == "get" {
+                world.get(&concrete, &key).await?
+            } else {
+                world
+                    .http
+                    .request(
+                        method.to_uppercase().parse()?,
+                        format!("{}{concrete}", world.url),
+                    )
+                    .json(&json!({}))
+                    .send()
+                    .await?
+            };
+            if method == "get" {
+                assert_eq!(response.status(), StatusCode::OK, "GET {concrete}");
+            } else {
+                // Routed: authentication answers before anything else.
+                assert_eq!(
+                    response.status(),
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {concrete}"
+                );
+            }
+        }
+    }
+    assert_eq!(operations, 14);
+    Ok(())
+}
