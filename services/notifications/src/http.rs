@@ -10,6 +10,10 @@
 //!   attempts), `GET /admin/deliveries/{id}`, `POST /admin/deliveries/{id}/resend`.
 //! - `GET /openapi.json` — the above in OpenAPI 3.1 ([`crate::openapi`]).
 //!
+//! `POST /admin/webhooks` and `POST /admin/webhooks/{id}/rotate-secret` take an
+//! `Idempotency-Key` (service-kit's, recorded with the effect): a repeat gets the first answer,
+//! secret included (kept sealed, never in the clear), so a retried rotation never rotates twice.
+//!
 //! Invariants: a request acts as the key's store, names it in every query and runs in its
 //! tenant transaction (row-level security), so another store's endpoint or delivery is the same
 //! 404 as an unknown one; secrets appear only in the answers that create them; errors are
@@ -24,6 +28,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use service_kit::idempotency::{self, IdempotencyKey, IdempotentJson};
 use service_kit::problem::{Problem, ProblemJson};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -343,15 +348,47 @@ struct NewEndpoint {
     event_types: Vec<String>,
 }
 
+/// The first answer to a repeated `Idempotency-Key`, as it was.
+fn replay(recorded: idempotency::Recorded) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::from_u16(recorded.status).unwrap_or(StatusCode::OK),
+        Json(recorded.body),
+    )
+}
+
+/// The key's claim in `tx`, scoped to the store, sealing the `secret` of the answer.
+async fn claim(
+    tx: &mut sqlx::PgConnection,
+    key: Option<&idempotency::RequestKey>,
+    store: Uuid,
+) -> Result<(
+    Option<idempotency::Idempotency>,
+    Option<idempotency::Recorded>,
+)> {
+    let Some(key) = key else {
+        return Ok((None, None));
+    };
+    let idem = key
+        .for_store(store)
+        .sealing_base64("secret", signature::PREFIX);
+    let recorded = idempotency::claim(tx, &idem).await.map_err(Problem::from)?;
+    Ok((Some(idem), recorded))
+}
+
 async fn create_endpoint(
     State(api): State<Api>,
     Admin(store): Admin,
-    ProblemJson(body): ProblemJson<NewEndpoint>,
+    IdempotentJson { input: body, key }: IdempotentJson<NewEndpoint>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let url = check_url(&api, &body.url).await?;
     let event_types = check_event_types(&body.event_types)?;
     let secret = signature::generate_secret();
     let mut tx = service_kit::tenant::begin_for(&api.pool, store).await?;
+    let (idem, recorded) = claim(&mut tx, key.as_ref(), store).await?;
+    if let Some(recorded) = recorded {
+        tx.commit().await?;
+        return Ok(replay(recorded));
+    }
     let row: EndpointRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO webhook_endpoints (id, store_id, url, event_types, secret)
          VALUES ($1, $2, $3, $4, $5) RETURNING {ENDPOINT_COLUMNS}"
@@ -363,9 +400,14 @@ async fn create_endpoint(
     .bind(&secret)
     .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     let mut body = row.json();
     body["secret"] = json!(secret);
+    if let Some(idem) = &idem {
+        idempotency::record(&mut tx, idem, 201, body.clone())
+            .await
+            .map_err(Problem::from)?;
+    }
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(body)))
 }
 
@@ -485,11 +527,17 @@ async fn rotate_secret(
     State(api): State<Api>,
     Admin(store): Admin,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+    IdempotencyKey(key): IdempotencyKey,
+) -> Result<(StatusCode, Json<Value>)> {
     let id = parse_id(&id, "webhook endpoint")?;
     let secret = signature::generate_secret();
     let mut tx = service_kit::tenant::begin_for(&api.pool, store).await?;
     find_endpoint(&mut tx, store, id).await?;
+    let (idem, recorded) = claim(&mut tx, key.as_ref(), store).await?;
+    if let Some(recorded) = recorded {
+        tx.commit().await?;
+        return Ok(replay(recorded));
+    }
     // The old secret keeps signing (a second signature) for a day, so receivers can switch.
     let expires: DateTime<Utc> = sqlx::query_scalar(
         "UPDATE webhook_endpoints SET previous_secret = secret, secret = $3,
@@ -501,12 +549,18 @@ async fn rotate_secret(
     .bind(&secret)
     .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
-    Ok(Json(json!({
+    let body = json!({
         "id": id,
         "secret": secret,
         "previous_secret_expires_at": expires,
-    })))
+    });
+    if let Some(idem) = &idem {
+        idempotency::record(&mut tx, idem, 200, body.clone())
+            .await
+            .map_err(Problem::from)?;
+    }
+    tx.commit().await?;
+    Ok((StatusCode::OK, Json(body)))
 }
 
 // --- deliveries -------------------------------------------------------------------------

@@ -444,3 +444,68 @@ async fn a_dead_endpoints_circuit_opens_and_other_endpoints_are_untouched(
     assert_eq!(alive.requests().len(), 3);
     Ok(())
 }
+
+/// A retried registration or rotation with the same `Idempotency-Key` gets the first answer
+/// (its secret included) and acts once; so a retried rotation never loses the secret the
+/// receiver knows.
+#[sqlx::test(migrations = false)]
+async fn registrations_and_rotations_are_idempotent_by_key(pool: PgPool) -> anyhow::Result<()> {
+    let world = World::start(pool, config()).await?;
+    let store = Uuid::now_v7();
+    let key = world.store(store, "Loja", &address("owner")).await?;
+    let receiver = Receiver::start().await?;
+    let register = |idempotency_key: &'static str, url: String| {
+        world
+            .http
+            .post(format!("{}/admin/webhooks", world.url))
+            .bearer_auth(&key)
+            .header("idempotency-key", idempotency_key)
+            .json(&json!({"url": url, "event_types": ["checkout.OrderPlaced"]}))
+            .send()
+    };
+    let first = register("reg-1", receiver.url.clone()).await?;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await?;
+    let again = register("reg-1", receiver.url.clone()).await?;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    let again: Value = again.json().await?;
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(
+        again["secret"], first["secret"],
+        "the sealed secret comes back"
+    );
+    let reused = register("reg-1", format!("{}?other", receiver.url)).await?;
+    assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let listed: Value = world.get("/admin/webhooks", &key).await?.json().await?;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM idempotency_keys WHERE body::text LIKE '%whsec_%'",
+    )
+    .fetch_one(&world.pool)
+    .await?;
+    assert_eq!(stored, 0, "no secret in the clear");
+
+    let id = first["id"].as_str().unwrap();
+    let rotate = || {
+        world
+            .http
+            .post(format!("{}/admin/webhooks/{id}/rotate-secret", world.url))
+            .bearer_auth(&key)
+            .header("idempotency-key", "rot-1")
+            .send()
+    };
+    let rotated: Value = rotate().await?.json().await?;
+    let repeated: Value = rotate().await?.json().await?;
+    assert_eq!(rotated["secret"], repeated["secret"]);
+    let original = first["secret"].as_str().unwrap();
+    let new = rotated["secret"].as_str().unwrap();
+    assert_ne!(original, new);
+    let raw = world
+        .publish(store, order(store, &address("lia"), "Café"))
+        .await?;
+    world.wait_status(raw.id, "webhook", "sent").await;
+    let (headers, body) = receiver.requests().pop().unwrap();
+    verify(new, &headers, &body).map_err(anyhow::Error::msg)?;
+    verify(original, &headers, &body).map_err(anyhow::Error::msg)?;
+    Ok(())
+}
