@@ -35,6 +35,9 @@ pub fn document() -> Value {
     let unauthorized = problem("No admin key, or not a store's");
     let not_found = problem("Unknown here, or another store's");
     let invalid = problem("A field is invalid (the problem names it)");
+    let idempotency_key = json!([{"name": "Idempotency-Key", "in": "header", "required": false,
+        "schema": {"type": "string", "maxLength": 255},
+        "description": "A repeat within a day gets the first answer (secret included) and acts once."}]);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -65,6 +68,7 @@ pub fn document() -> Value {
             },
             "/admin/webhooks": {
                 "post": {"summary": "Register an endpoint; the answer is the only one with its secret", "security": admin,
+                         "parameters": idempotency_key,
                          "requestBody": body("EndpointInput"),
                          "responses": {"201": ok("Created, with `secret`", "EndpointWithSecret"), "401": unauthorized, "422": invalid}},
                 "get": {"summary": "The store's endpoints", "security": admin,
@@ -83,6 +87,7 @@ pub fn document() -> Value {
             "/admin/webhooks/{id}/rotate-secret": {
                 "parameters": [id("id", "The endpoint")],
                 "post": {"summary": "A new secret; the old one signs beside it for 24 h", "security": admin,
+                         "parameters": idempotency_key,
                          "responses": {"200": ok("The new secret", "RotatedSecret"), "401": unauthorized, "404": not_found}}
             },
             "/admin/deliveries": {
