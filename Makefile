@@ -10,7 +10,7 @@ MANIFEST_TOOLS := yamllint==1.38.0 kubernetes-validate==1.37.0
 # Test-only: `make run` gives each service its own database and role (deploy/local/run.sh).
 TEST_DATABASE_URL ?= postgres://summit:summit@127.0.0.1:5432/postgres
 
-.PHONY: run test servers databases build fmt lint lint-manifests ci bench bench-bus bench-outbox bench-herd bench-search bench-payments bench-checkout
+.PHONY: run test servers databases build fmt lint lint-manifests ci bench bench-bus bench-outbox bench-herd bench-search bench-payments bench-checkout bench-notifications
 
 run: servers databases build
 	@bash deploy/local/run.sh
@@ -62,7 +62,7 @@ $(VENV)/.manifest-tools:
 
 ci: lint lint-manifests test
 
-bench: bench-bus bench-outbox bench-herd bench-search bench-payments bench-checkout
+bench: bench-bus bench-outbox bench-herd bench-search bench-payments bench-checkout bench-notifications
 
 bench-bus: servers
 	$(CARGO) bench -p bus --bench bus
@@ -86,3 +86,8 @@ bench-payments: servers
 bench-checkout: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 bench-checkout: servers
 	$(CARGO) bench -p checkout --bench checkout
+
+# From event published to delivery recorded, email (the local maildev) and webhook.
+bench-notifications: export DATABASE_URL ?= $(TEST_DATABASE_URL)
+bench-notifications: servers
+	$(CARGO) bench -p notifications --bench notifications

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts every service on its port (docs/design.md) against the local servers, each with its
-# own database and role (the environment deploy/local/service-env.sh prints — and nothing
+# own database and role (the environment deploy/local/service-env.sh prints: for notifications
+# also SMTP_URL at the local maildev and WEBHOOK_ALLOW_PRIVATE=true — and nothing
 # inherited: `make test`'s superuser DATABASE_URL must not reach a service), waits until each
 # is ready, prints where each listens, and stops them (and nothing else) on Ctrl-C.
 set -euo pipefail
@@ -70,5 +71,6 @@ for name in "${services[@]}"; do
     printf '%-14s NOT ready on http://127.0.0.1:%s — see %s/%s.log\n' "$name" "$port" "$state" "$name"
   fi
 done
+echo "Mail sent by notifications: http://127.0.0.1:1080 (maildev)."
 echo "RabbitMQ management: http://127.0.0.1:15672 (guest/guest). Ctrl-C stops Summit."
 wait "${pids[@]}"

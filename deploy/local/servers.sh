@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL, RabbitMQ (with its management API) and Redis answer on loopback:
-# uses them where they already run, starts them where installed but stopped, and installs
-# them from Debian's packages (as root) where missing. Then creates the `summit` superuser
+# Makes sure PostgreSQL, RabbitMQ (with its management API), Redis and the SMTP sink (maildev)
+# answer on loopback: uses them where they already run, starts them where installed but
+# stopped, and installs them where missing (Debian's packages as root; maildev from npm). Then creates the `summit` superuser
 # role the tests use. Idempotent; prints one line per server.
 set -euo pipefail
 
@@ -101,6 +101,27 @@ ensure_redis() {
   echo "servers: Redis on 127.0.0.1:6379"
 }
 
+ensure_maildev() {
+  # The SMTP sink notifications sends to under `make run` and `make test`: it accepts every
+  # mail on 2525 and keeps it readable over HTTP on 1080 (GET /api/email).
+  if ! port_open 2525 || ! port_open 1080; then
+    if ! command -v maildev >/dev/null 2>&1; then
+      if ! command -v npm >/dev/null 2>&1; then
+        echo "servers: installing Node.js and npm"
+        apt_install nodejs npm
+      fi
+      echo "servers: installing maildev"
+      npm install -g --silent maildev@3 >/dev/null 2>&1
+    fi
+    mkdir -p /tmp/summit-maildev
+    nohup maildev --ip 127.0.0.1 --web-ip 127.0.0.1 -s 2525 -w 1080 \
+      --mail-directory /tmp/summit-maildev >/tmp/summit-maildev.log 2>&1 &
+    wait_port 2525 maildev
+    wait_port 1080 "maildev HTTP"
+  fi
+  echo "servers: maildev (SMTP sink) on 127.0.0.1:2525 (HTTP 1080)"
+}
+
 ensure_tools() {
   # run.sh waits on health endpoints with curl.
   command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
@@ -110,3 +131,4 @@ ensure_tools
 ensure_postgres
 ensure_rabbitmq
 ensure_redis
+ensure_maildev

@@ -10,6 +10,7 @@
 #   SUMMIT_DB_PREFIX  prefix of every database and role name (default none); tests set one to
 #                     get databases and roles of their own
 #   SUMMIT_DB_HOST, SUMMIT_DB_PORT  the PostgreSQL server (default 127.0.0.1:5432)
+#   SUMMIT_SMTP_URL   notifications' SMTP server (default the local sink, smtp://127.0.0.1:2525)
 set -euo pipefail
 
 service=${1:?usage: service-env.sh catalog|checkout|payments|notifications}
@@ -28,3 +29,9 @@ db_port=${SUMMIT_DB_PORT:-5432}
 echo "PORT=$port"
 # databases.sh gives each role the password of its own name.
 echo "DATABASE_URL=postgres://$name:$name@$host:$db_port/$name"
+if [ "$service" = notifications ]; then
+  # Mail goes to the local sink (maildev, which servers.sh starts; read it on :1080), and
+  # webhook endpoints may be http:// and on loopback or a private network — local runs only.
+  echo "SMTP_URL=${SUMMIT_SMTP_URL:-smtp://127.0.0.1:2525}"
+  echo "WEBHOOK_ALLOW_PRIVATE=true"
+fi

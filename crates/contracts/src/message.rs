@@ -148,4 +148,6 @@ messages! {
     Void => payments::Void,
     NotificationSent => notifications::NotificationSent,
     NotificationFailed => notifications::NotificationFailed,
+    SendEmail => notifications::SendEmail,
+    SendWebhook => notifications::SendWebhook,
 }

@@ -26,3 +26,21 @@ pub struct NotificationFailed {
     pub reason: String,
 }
 contract!(NotificationFailed, event "notifications.NotificationFailed" on NOTIFICATIONS_EVENTS);
+
+/// Notifications to itself: send one email of the delivery log. Written to the outbox in the
+/// transaction that records the delivery, so every retry and dead letter of a single delivery
+/// rides the bus's machinery without holding up the event that caused it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendEmail {
+    pub delivery_id: Uuid,
+    pub store_id: Uuid,
+}
+contract!(SendEmail, command "notifications.send-email");
+
+/// Notifications to itself: make one webhook delivery of the delivery log (see [`SendEmail`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendWebhook {
+    pub delivery_id: Uuid,
+    pub store_id: Uuid,
+}
+contract!(SendWebhook, command "notifications.send-webhook");

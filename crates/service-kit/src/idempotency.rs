@@ -106,6 +106,7 @@ impl RequestKey {
             secret: Secret {
                 field: "admin_key",
                 prefix: admin_key::PREFIX,
+                base64: false,
             },
         }
     }
@@ -121,18 +122,35 @@ pub struct Idempotency {
     secret: Secret,
 }
 
-/// A top-level response field holding a secret of `prefix` + 64 hex digits (32 random bytes).
+/// A top-level response field holding a secret of `prefix` + 32 random bytes, written as 64
+/// hex digits or (`base64`) in standard base64.
 #[derive(Debug, Clone, Copy)]
 struct Secret {
     field: &'static str,
     prefix: &'static str,
+    base64: bool,
 }
 
 impl Idempotency {
     /// Seals `field` instead of `admin_key`: a secret of `prefix` followed by 64 hex digits
     /// (e.g. an order's status token), so the database never holds it in the clear.
     pub fn sealing(mut self, field: &'static str, prefix: &'static str) -> Self {
-        self.secret = Secret { field, prefix };
+        self.secret = Secret {
+            field,
+            prefix,
+            base64: false,
+        };
+        self
+    }
+
+    /// Seals `field` holding `prefix` + standard base64 of 32 random bytes (a Standard
+    /// Webhooks `whsec_…` signing secret).
+    pub fn sealing_base64(mut self, field: &'static str, prefix: &'static str) -> Self {
+        self.secret = Secret {
+            field,
+            prefix,
+            base64: true,
+        };
         self
     }
 }
@@ -194,11 +212,7 @@ pub async fn claim(
         return Err(IdempotencyError::InProgress);
     };
     if let (Some(sealed), Some(object)) = (sealed, body.as_object_mut()) {
-        let key = format!(
-            "{}{}",
-            idem.secret.prefix,
-            admin_key::hex(&xor(&sealed, &idem.pad))
-        );
+        let key = open(&sealed, idem.secret, &idem.pad);
         object.insert(idem.secret.field.into(), Value::String(key));
     }
     Ok(Some(Recorded {
@@ -218,7 +232,7 @@ pub async fn record(
     let sealed = body
         .as_object_mut()
         .and_then(|object| object.remove(idem.secret.field))
-        .and_then(|key| seal(key.as_str()?, idem.secret.prefix, &idem.pad));
+        .and_then(|key| seal(key.as_str()?, idem.secret, &idem.pad));
     sqlx::query(
         "UPDATE idempotency_keys SET status = $3, body = $4, sealed_key = $5
          WHERE scope = $1 AND key_hash = $2",
@@ -233,10 +247,31 @@ pub async fn record(
     Ok(())
 }
 
-/// A secret's 32 random bytes XOR the pad; `None` if it is not `prefix` + 64 hex digits.
-fn seal(key: &str, prefix: &str, pad: &[u8; 32]) -> Option<Vec<u8>> {
-    let bytes = crate::admin_key::unhex(key.strip_prefix(prefix)?)?;
+/// A secret's 32 random bytes XOR the pad; `None` if it is not `prefix` + 32 bytes in the
+/// secret's encoding.
+fn seal(key: &str, secret: Secret, pad: &[u8; 32]) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let encoded = key.strip_prefix(secret.prefix)?;
+    let bytes = if secret.base64 {
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()?
+    } else {
+        crate::admin_key::unhex(encoded)?
+    };
     (bytes.len() == pad.len()).then(|| xor(&bytes, pad))
+}
+
+/// The secret [`seal`] sealed, written again as it was.
+fn open(sealed: &[u8], secret: Secret, pad: &[u8; 32]) -> String {
+    use base64::Engine;
+    let bytes = xor(sealed, pad);
+    let encoded = if secret.base64 {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    } else {
+        admin_key::hex(&bytes)
+    };
+    format!("{}{encoded}", secret.prefix)
 }
 
 fn xor(bytes: &[u8], pad: &[u8; 32]) -> Vec<u8> {
@@ -257,6 +292,97 @@ pub async fn trim(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
         .await?;
     tx.commit().await?;
     Ok(done.rows_affected())
+}
+
+impl From<IdempotencyError> for crate::Problem {
+    fn from(error: IdempotencyError) -> Self {
+        use axum::http::StatusCode;
+        match error {
+            IdempotencyError::InvalidKey(message) => Self::invalid("Idempotency-Key", message),
+            IdempotencyError::Reused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+            )
+            .detail("this Idempotency-Key was used for a different request"),
+            IdempotencyError::InProgress => Self::conflict(error.to_string()),
+            IdempotencyError::Database(error) => Self::internal(&error),
+        }
+    }
+}
+
+/// A JSON body (as [`crate::ProblemJson`] reads it) and, when the request has an
+/// `Idempotency-Key`, that key with the request's fingerprint (method, path, the body's bytes).
+/// Rejections are problems.
+pub struct IdempotentJson<T> {
+    pub input: T,
+    pub key: Option<RequestKey>,
+}
+
+fn header_of(headers: &axum::http::HeaderMap) -> Result<Option<String>, crate::Problem> {
+    match headers.get(HEADER) {
+        None => Ok(None),
+        Some(value) => value.to_str().map(|v| Some(v.to_owned())).map_err(|_| {
+            crate::Problem::invalid("Idempotency-Key", "must be visible ASCII characters")
+        }),
+    }
+}
+
+impl<S, T> axum::extract::FromRequest<S> for IdempotentJson<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = crate::Problem;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, crate::Problem> {
+        use axum::extract::Request;
+        let Some(header) = header_of(req.headers())? else {
+            let crate::ProblemJson(input) =
+                crate::ProblemJson::<T>::from_request(req, state).await?;
+            return Ok(Self { input, key: None });
+        };
+        let (parts, body) = req.into_parts();
+        let bytes =
+            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+                .await
+                .map_err(|e| match e.status() {
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                        crate::Problem::payload_too_large(e.body_text())
+                    }
+                    status => crate::Problem::new(status, "bad-request", e.body_text()),
+                })?;
+        let key = RequestKey::new(&header, parts.method.as_str(), parts.uri.path(), &bytes)?;
+        let crate::ProblemJson(input) =
+            crate::ProblemJson::<T>::from_request(Request::from_parts(parts, bytes.into()), state)
+                .await?;
+        Ok(Self {
+            input,
+            key: Some(key),
+        })
+    }
+}
+
+/// The `Idempotency-Key` of a write without a body, fingerprinted by method and path.
+pub struct IdempotencyKey(pub Option<RequestKey>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
+    type Rejection = crate::Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, crate::Problem> {
+        let Some(header) = header_of(&parts.headers)? else {
+            return Ok(Self(None));
+        };
+        Ok(Self(Some(RequestKey::new(
+            &header,
+            parts.method.as_str(),
+            parts.uri.path(),
+            b"",
+        )?)))
+    }
 }
 
 #[cfg(test)]
@@ -285,19 +411,31 @@ mod tests {
         let idem = RequestKey::new("k-1", "POST", "/stores", b"{}")
             .unwrap()
             .public();
-        let sealed = seal(key.expose(), admin_key::PREFIX, &idem.pad).unwrap();
+        let sealed = seal(key.expose(), idem.secret, &idem.pad).unwrap();
         assert_eq!(sealed.len(), 32);
         assert!(!admin_key::hex(&sealed).contains(&key.expose()[3..]));
-        let opened = format!(
-            "{}{}",
-            admin_key::PREFIX,
-            admin_key::hex(&xor(&sealed, &idem.pad))
-        );
-        assert_eq!(opened, key.expose());
+        assert_eq!(open(&sealed, idem.secret, &idem.pad), key.expose());
         let other = RequestKey::new("k-2", "POST", "/stores", b"{}")
             .unwrap()
             .public();
         assert_ne!(other.pad, idem.pad);
-        assert!(seal("not-a-key", admin_key::PREFIX, &idem.pad).is_none());
+        assert!(seal("not-a-key", idem.secret, &idem.pad).is_none());
+    }
+
+    #[test]
+    fn base64_secrets_are_sealed_too() {
+        use base64::Engine;
+        let secret = format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+        );
+        let idem = RequestKey::new("k-1", "POST", "/admin/webhooks", b"{}")
+            .unwrap()
+            .for_store(Uuid::nil())
+            .sealing_base64("secret", "whsec_");
+        let sealed = seal(&secret, idem.secret, &idem.pad).unwrap();
+        assert_ne!(sealed, vec![7u8; 32]);
+        assert_eq!(open(&sealed, idem.secret, &idem.pad), secret);
+        assert!(seal("whsec_!!", idem.secret, &idem.pad).is_none());
     }
 }

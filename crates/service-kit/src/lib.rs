@@ -12,6 +12,7 @@
 //! - [`idempotency`]: `Idempotency-Key` on HTTP writes, recorded with their effect.
 //! - [`admin_key`]: merchant admin keys, kept and published only as SHA-256.
 //! - [`cursor`]: opaque page cursors.
+//! - [`tenant`]: the store-scoped transaction (row-level security) and the admin-key lookup.
 //! - [`jobs`]: periodic jobs under an advisory lock, so one replica runs each at a time.
 //! - [`listening`]: the line a service prints on stdout with the address it bound (`PORT=0`
 //!   lets the system pick the port; tests read it back).
@@ -31,6 +32,7 @@ pub mod listening;
 pub mod metrics;
 pub mod problem;
 pub mod runtime;
+pub mod tenant;
 
 pub use config::ServiceConfig;
 pub use health::{Check, Impact};

@@ -38,15 +38,7 @@ pub async fn apply(pool: &PgPool, message: &Message) -> Result<bool, sqlx::Error
 
 /// The store whose admin key this is (checked against the hash catalog published).
 pub async fn by_admin_key(pool: &PgPool, key: &str) -> Result<Option<Uuid>, sqlx::Error> {
-    let hash = service_kit::admin_key::hash(key);
-    let found: Option<(Uuid, String)> =
-        sqlx::query_as("SELECT id, admin_key_hash FROM stores WHERE admin_key_hash = $1")
-            .bind(&hash)
-            .fetch_optional(pool)
-            .await?;
-    Ok(found
-        .filter(|(_, stored)| service_kit::admin_key::verify(key, stored))
-        .map(|(id, _)| id))
+    service_kit::tenant::store_by_admin_key(pool, key).await
 }
 
 /// The `payments.catalog-events` consumer.

@@ -63,4 +63,6 @@ round_trips! {
     void => "payments.void",
     notification_sent => "notifications.NotificationSent",
     notification_failed => "notifications.NotificationFailed",
+    send_email => "notifications.send-email",
+    send_webhook => "notifications.send-webhook",
 }
