@@ -70,8 +70,34 @@ impl Handler for Peer {
     }
 }
 
+/// Checkout's queues and the peers' command queues.
+fn topology() -> bus::Topology {
+    checkout::topology()
+        .queue(
+            QueueSpec::new("catalog.commands")
+                .command("catalog.reserve-stock")
+                .command("catalog.release-stock")
+                .command("catalog.commit-stock"),
+        )
+        .queue(
+            QueueSpec::new("payments.commands")
+                .command("payments.charge")
+                .command("payments.void"),
+        )
+}
+
 async fn wait_for(app: &App, placed: &Value, status: &str) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    wait_within(app, placed, status, Duration::from_secs(30)).await
+}
+
+/// Polls the shopper's view until `status`, for at most `limit`.
+async fn wait_within(
+    app: &App,
+    placed: &Value,
+    status: &str,
+    limit: Duration,
+) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + limit;
     loop {
         let view = app.status(placed).await?;
         if view["status"] == status {
@@ -118,22 +144,10 @@ async fn orders_wait_for_the_broker_and_peers_that_are_away_and_move_on_when_the
     );
 
     let vhost = testkit::Vhost::create().await?;
-    let topology = checkout::topology()
-        .queue(
-            QueueSpec::new("catalog.commands")
-                .command("catalog.reserve-stock")
-                .command("catalog.release-stock")
-                .command("catalog.commit-stock"),
-        )
-        .queue(
-            QueueSpec::new("payments.commands")
-                .command("payments.charge")
-                .command("payments.void"),
-        );
     let bus = Arc::new(
         Bus::connect(
             &BusConfig::new(vhost.url(), format!("checkout-it-{}", vhost.name())),
-            topology,
+            topology(),
         )
         .await?,
     );
@@ -190,6 +204,100 @@ async fn orders_wait_for_the_broker_and_peers_that_are_away_and_move_on_when_the
     let kinds = app.kinds().await?;
     assert_eq!(kinds.iter().filter(|k| *k == "payments.charge").count(), 1);
     assert!(kinds.contains(&"catalog.commit-stock".to_owned()));
+    shutdown.cancel();
+    bus.close().await;
+    Ok(())
+}
+
+/// The broker node (a node of the test's own) stops for 3 s and starts again while orders are
+/// placed and the saga runs, with both peers answering throughout: every order ends
+/// `confirmed`, charged once, its stock committed once, its timeline without a repeat.
+#[sqlx::test(migrations = false)]
+async fn a_broker_restart_mid_saga_confirms_every_order_once(pool: PgPool) -> anyhow::Result<()> {
+    let node = testkit::BrokerNode::start().await?;
+    let app = spawn(pool).await?;
+    let shop = app.shop("restart").await?;
+    let mug = app.product(&shop, "Caneca", 500, "BRL").await?;
+    let bus = Arc::new(
+        Bus::connect(
+            &BusConfig::new(node.url(), "checkout-restart-it"),
+            topology(),
+        )
+        .await?,
+    );
+    let shutdown = CancellationToken::new();
+    let relay = outbox::Relay::new(
+        app.app_pool.clone(),
+        bus.publisher().clone(),
+        outbox::RelayConfig::default(),
+    );
+    tokio::spawn(relay.run(shutdown.clone()));
+    let retries: Arc<dyn bus::RetryQueue> = Arc::new(outbox::Retries::new(app.app_pool.clone()));
+    let consume = |queue: &'static str, handler: Arc<dyn HandlerBox>| {
+        let (bus, retries, token) = (bus.clone(), retries.clone(), shutdown.clone());
+        tokio::spawn(async move { handler.run(bus, queue, retries, token).await })
+    };
+    consume(
+        "checkout.catalog-events",
+        Arc::new(checkout::saga::CatalogEvents::new(app.app_pool.clone())),
+    );
+    consume(
+        "checkout.payments-events",
+        Arc::new(checkout::saga::PaymentsEvents::new(app.app_pool.clone())),
+    );
+    for queue in ["catalog.commands", "payments.commands"] {
+        consume(
+            queue,
+            Arc::new(Peer {
+                publisher: bus.publisher().clone(),
+            }),
+        );
+    }
+
+    let mut placed = Vec::new();
+    for _ in 0..20 {
+        placed.push(app.place(&shop, &[(mug, 1)]).await?);
+    }
+    wait_for(&app, &placed[0], "confirmed").await?;
+    node.ctl(&["stop_app"]).await?;
+    for _ in 0..20 {
+        placed.push(app.place(&shop, &[(mug, 1)]).await?);
+    }
+    // The outage itself, not a wait for anything.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    node.ctl(&["start_app"]).await?;
+
+    for order in &placed {
+        let view = wait_within(&app, order, "confirmed", Duration::from_secs(90)).await?;
+        let timeline: Vec<&str> = view["timeline"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["status"].as_str())
+            .collect();
+        assert_eq!(timeline, ["pending", "reserved", "confirmed"], "{view}");
+    }
+    let kinds = app.kinds().await?;
+    let charges: std::collections::HashSet<String> = app
+        .outbox()
+        .await?
+        .into_iter()
+        .filter(|(kind, _)| kind == "payments.charge")
+        .map(|(_, payload)| payload["order_id"].to_string())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "payments.charge").count(),
+        placed.len(),
+        "one charge command per order"
+    );
+    assert_eq!(charges.len(), placed.len());
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "catalog.commit-stock")
+            .count(),
+        placed.len()
+    );
     shutdown.cancel();
     bus.close().await;
     Ok(())
