@@ -17,6 +17,10 @@ pub struct StoreCreated {
     pub contact_email: String,
     pub temporary_domain: String,
     pub admin_key_hash: String,
+    /// The language shoppers and the merchant are addressed in (BCP 47: `pt-BR`, `en`).
+    /// Absent in events written before it existed: consumers keep their default (`pt-BR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// Absent in events written before it existed: those were the first version.
     #[serde(default = "first_version")]
     pub version: i64,
@@ -37,6 +41,9 @@ pub struct StoreUpdated {
     pub custom_domain: Option<String>,
     pub logo_url: Option<String>,
     pub admin_key_hash: String,
+    /// As in [`StoreCreated`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     pub version: i64,
 }
 contract!(StoreUpdated, event "catalog.StoreUpdated" on CATALOG_EVENTS);
@@ -135,6 +142,7 @@ mod tests {
         let decoded: StoreCreated = serde_json::from_value(old).expect("an old StoreCreated");
         assert_eq!(decoded.version, 1);
         let newer = StoreCreated {
+            language: None,
             version: 7,
             ..decoded
         };

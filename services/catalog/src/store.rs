@@ -32,6 +32,9 @@ pub struct CreateStore {
     pub slug: String,
     #[schema(format = Email)]
     pub contact_email: String,
+    /// `pt-BR` (default) or `en`: the language shoppers' messages and mails are written in.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 /// A store as catalog keeps it.
@@ -49,6 +52,7 @@ pub struct Store {
     /// The challenge token the claim is proven with.
     pub custom_domain_token: Option<String>,
     pub admin_key_hash: String,
+    pub language: String,
     pub version: i64,
     /// The logo's ETag, when there is a logo.
     pub logo_etag: Option<String>,
@@ -70,6 +74,7 @@ pub struct StoreView {
     pub custom_domain: Option<String>,
     pub custom_domain_status: Option<Status>,
     pub logo_url: Option<String>,
+    pub language: String,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -153,6 +158,7 @@ impl Store {
             custom_domain: self.custom_domain.clone(),
             custom_domain_status: self.domain_status(),
             logo_url: self.logo_url(config),
+            language: self.language.clone(),
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -181,6 +187,7 @@ impl Store {
                 custom_domain: self.verified_domain(),
                 logo_url: self.logo_url(config),
                 admin_key_hash: self.admin_key_hash.clone(),
+                language: Some(self.language.clone()),
                 version: self.version,
             },
         )
@@ -188,8 +195,17 @@ impl Store {
 }
 
 const SELECT_STORE: &str = "SELECT s.id, s.slug, s.name, s.contact_email, s.temporary_domain,
-        s.custom_domain, s.custom_domain_status, s.custom_domain_token, s.admin_key_hash, s.version, l.etag AS logo_etag, s.created_at, s.updated_at
+        s.custom_domain, s.custom_domain_status, s.custom_domain_token, s.admin_key_hash, s.language, s.version, l.etag AS logo_etag, s.created_at, s.updated_at
     FROM stores s LEFT JOIN store_logos l ON l.store_id = s.id";
+
+/// The languages Summit writes in (BCP 47); a store without one speaks Portuguese.
+fn parse_language(raw: Option<&str>) -> Result<&'static str, CatalogError> {
+    match raw.map(str::trim) {
+        None | Some("pt-BR") => Ok("pt-BR"),
+        Some("en") => Ok("en"),
+        Some(_) => Err(CatalogError::invalid("language", "must be pt-BR or en")),
+    }
+}
 
 fn parse_name(raw: &str) -> Result<String, CatalogError> {
     let name = raw.trim();
@@ -231,6 +247,7 @@ pub async fn create(
     let name = parse_name(&input.name)?;
     let slug = Slug::parse(&input.slug)?;
     let contact_email = parse_email(&input.contact_email)?;
+    let language = parse_language(input.language.as_deref())?;
     let key = AdminKey::generate();
     let id = Uuid::now_v7();
     let temporary_domain = config.temporary_domain(slug.as_str());
@@ -242,8 +259,9 @@ pub async fn create(
         return Ok(Outcome::Replayed(recorded));
     }
     sqlx::query(
-        "INSERT INTO stores (id, slug, name, contact_email, temporary_domain, admin_key_hash)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO stores (id, slug, name, contact_email, temporary_domain, admin_key_hash,
+                             language)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(id)
     .bind(slug.as_str())
@@ -251,6 +269,7 @@ pub async fn create(
     .bind(&contact_email)
     .bind(&temporary_domain)
     .bind(key.hash())
+    .bind(language)
     .execute(&mut *tx)
     .await
     .map_err(|e| match unique_violation(&e).as_deref() {
@@ -271,6 +290,7 @@ pub async fn create(
                 contact_email: store.contact_email.clone(),
                 temporary_domain: store.temporary_domain.clone(),
                 admin_key_hash: store.admin_key_hash.clone(),
+                language: Some(store.language.clone()),
                 version: store.version,
             },
         ),

@@ -95,6 +95,7 @@ async fn place_orders(pool: &PgPool) -> anyhow::Result<f64> {
             contact_email: "bench@example.com".into(),
             temporary_domain: "bench.summit.localhost".into(),
             admin_key_hash: service_kit::admin_key::hash("bench"),
+            language: None,
             version: 1,
         },
     )

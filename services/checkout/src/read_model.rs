@@ -53,6 +53,7 @@ pub async fn apply(
                 &e.slug,
                 &e.name,
                 &e.admin_key_hash,
+                e.language.as_deref(),
                 e.version,
             )
             .await?
@@ -64,6 +65,7 @@ pub async fn apply(
                 &e.slug,
                 &e.name,
                 &e.admin_key_hash,
+                e.language.as_deref(),
                 e.version,
             )
             .await?
@@ -117,12 +119,16 @@ async fn upsert_store(
     slug: &str,
     name: &str,
     admin_key_hash: &str,
+    language: Option<&str>,
     version: i64,
 ) -> Result<u64, sqlx::Error> {
+    // An event without a language (written before catalog had one) keeps what is held.
     Ok(sqlx::query(
-        "INSERT INTO stores (id, slug, name, admin_key_hash, version) VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO stores (id, slug, name, admin_key_hash, language, version)
+         VALUES ($1, $2, $3, $4, coalesce($5, 'pt-BR'), $6)
          ON CONFLICT (id) DO UPDATE SET slug = EXCLUDED.slug, name = EXCLUDED.name,
-             admin_key_hash = EXCLUDED.admin_key_hash, version = EXCLUDED.version,
+             admin_key_hash = EXCLUDED.admin_key_hash,
+             language = coalesce($5, stores.language), version = EXCLUDED.version,
              updated_at = now()
          WHERE stores.version < EXCLUDED.version",
     )
@@ -130,6 +136,7 @@ async fn upsert_store(
     .bind(slug)
     .bind(name)
     .bind(admin_key_hash)
+    .bind(language)
     .bind(version)
     .execute(conn)
     .await?

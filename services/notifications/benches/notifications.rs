@@ -126,6 +126,7 @@ async fn run(pool: PgPool) -> anyhow::Result<()> {
             contact_email: format!("bench-owner-{tag}@example.com"),
             temporary_domain: format!("bench-{tag}.summit.localhost"),
             admin_key_hash: service_kit::admin_key::AdminKey::generate().hash(),
+            language: None,
             version: 1,
         },
     )

@@ -313,6 +313,7 @@ mod tests {
                 custom_domain: None,
                 logo_url: None,
                 admin_key_hash: "secret-hash".into(),
+                language: None,
                 version: 2,
             },
         )

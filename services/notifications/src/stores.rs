@@ -47,8 +47,8 @@ pub async fn apply(conn: &mut PgConnection, message: &Message) -> Result<bool, s
     let changed = match message {
         Message::StoreCreated(e) => sqlx::query(
             "INSERT INTO stores (id, admin_key_hash, version, name, slug, contact_email,
-                                 temporary_domain)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                 temporary_domain, language)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (id) DO UPDATE SET
                  contact_email = coalesce(stores.contact_email, EXCLUDED.contact_email),
                  admin_key_hash = CASE WHEN stores.version < EXCLUDED.version
@@ -65,13 +65,14 @@ pub async fn apply(conn: &mut PgConnection, message: &Message) -> Result<bool, s
         .bind(&e.slug)
         .bind(&e.contact_email)
         .bind(&e.temporary_domain)
+        .bind(mail_language(e.language.as_deref()))
         .execute(&mut *conn)
         .await?
         .rows_affected(),
         Message::StoreUpdated(e) => sqlx::query(
             "INSERT INTO stores (id, admin_key_hash, version, name, slug, temporary_domain,
-                                 custom_domain, logo_url)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                 custom_domain, logo_url, language)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO UPDATE SET
                  admin_key_hash = EXCLUDED.admin_key_hash, version = EXCLUDED.version,
                  name = EXCLUDED.name, slug = EXCLUDED.slug,
@@ -88,12 +89,22 @@ pub async fn apply(conn: &mut PgConnection, message: &Message) -> Result<bool, s
         .bind(&e.temporary_domain)
         .bind(&e.custom_domain)
         .bind(&e.logo_url)
+        .bind(mail_language(e.language.as_deref()))
         .execute(&mut *conn)
         .await?
         .rows_affected(),
         _ => 0,
     };
     Ok(changed == 1)
+}
+
+/// The mail language of a store catalog announces (`pt-BR` → `pt`): set when the row is first
+/// written, so a merchant's own choice (`PUT /admin/settings`) is never overwritten by an event.
+fn mail_language(announced: Option<&str>) -> &'static str {
+    announced
+        .and_then(crate::mail::Language::parse)
+        .unwrap_or(crate::mail::Language::Pt)
+        .as_str()
 }
 
 /// The store, as mail needs it.

@@ -273,3 +273,57 @@ async fn logos_are_sniffed_capped_and_served_with_etags(pool: PgPool) -> anyhow:
     assert_eq!(events[1].1["logo_url"], logo_url);
     Ok(())
 }
+
+/// A store speaks `pt-BR` unless created with `en`; its language travels in StoreCreated and
+/// StoreUpdated so checkout and notifications write in it; any other language is refused and
+/// creates nothing.
+#[sqlx::test(migrations = false)]
+async fn a_stores_language_is_chosen_at_creation_and_announced(pool: PgPool) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let portuguese = app.create_store("padaria").await?;
+    assert_eq!(portuguese.body["language"], "pt-BR");
+    let response = app
+        .http
+        .post(app.at("/stores"))
+        .json(&json!({"name": "Bakery", "slug": "bakery", "contact_email": "owner@example.com", "language": "en"}))
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let english: Value = response.json().await?;
+    assert_eq!(english["language"], "en");
+    let key = english["admin_key"].as_str().unwrap_or_default().to_owned();
+    let rotated = app
+        .http
+        .post(app.at("/admin/store/rotate-key"))
+        .bearer_auth(&key)
+        .send()
+        .await?;
+    assert!(rotated.status().is_success(), "{}", rotated.text().await?);
+
+    let events = app.outbox().await?;
+    let languages: Vec<(String, Value)> = events
+        .iter()
+        .filter(|(kind, _)| kind.starts_with("catalog.Store"))
+        .map(|(kind, payload)| (kind.clone(), payload["language"].clone()))
+        .collect();
+    assert_eq!(
+        languages,
+        [
+            ("catalog.StoreCreated".to_owned(), json!("pt-BR")),
+            ("catalog.StoreCreated".to_owned(), json!("en")),
+            ("catalog.StoreUpdated".to_owned(), json!("en")),
+        ]
+    );
+
+    let before = app.count("stores").await?;
+    let refused = app
+        .http
+        .post(app.at("/stores"))
+        .json(&json!({"name": "Boulangerie", "slug": "boulangerie", "contact_email": "a@example.com", "language": "fr"}))
+        .send()
+        .await?;
+    let body = problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await?;
+    assert_eq!(body["errors"][0]["field"], "language");
+    assert_eq!(app.count("stores").await?, before);
+    Ok(())
+}

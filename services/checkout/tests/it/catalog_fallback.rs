@@ -23,6 +23,7 @@ async fn shop_in_read_model(app: &App, id: Uuid, slug: &str, key: &str) -> anyho
             contact_email: "dono@example.com".into(),
             temporary_domain: format!("{slug}.summit.localhost"),
             admin_key_hash: service_kit::admin_key::hash(key),
+            language: None,
             version: 1,
         },
     )

@@ -108,6 +108,7 @@ impl App {
                 contact_email: "dono@example.com".into(),
                 temporary_domain: format!("{slug}.summit.localhost"),
                 admin_key_hash: key.hash(),
+                language: None,
                 version: 1,
             },
         )

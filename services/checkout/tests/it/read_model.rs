@@ -81,6 +81,7 @@ async fn out_of_order_and_repeated_events_keep_the_newest(pool: PgPool) -> anyho
         custom_domain: None,
         logo_url: None,
         admin_key_hash: hash.into(),
+        language: None,
         version,
     };
     assert_eq!(

@@ -364,3 +364,37 @@ async fn a_product_deleted_after_the_order_completes_from_its_snapshot(
     assert_eq!(again.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
     Ok(())
 }
+
+/// A store catalog announces as English gets its shoppers' reasons in English without asking;
+/// a later event without a language (written before catalog had one) keeps it.
+#[sqlx::test(migrations = false)]
+async fn a_store_announced_in_english_explains_in_english(pool: PgPool) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let shop = app.shop("english").await?;
+    let update = |version: i64, language: Option<&str>| contracts::catalog::StoreUpdated {
+        store_id: shop.id,
+        slug: shop.slug.clone(),
+        name: "English".into(),
+        temporary_domain: "english.summit.localhost".into(),
+        custom_domain: None,
+        logo_url: None,
+        admin_key_hash: service_kit::admin_key::hash(&shop.key),
+        language: language.map(str::to_owned),
+        version,
+    };
+    feed(&app.app_pool, shop.id, update(2, Some("en"))).await?;
+    feed(&app.app_pool, shop.id, update(3, None)).await?;
+
+    let (order, order_placed) = placed(&app, &shop).await?;
+    let rejected = StockReservationRejected {
+        order_id: order,
+        store_id: shop.id,
+        reason: "stock".into(),
+        unavailable: vec![],
+    };
+    reply(&app, &shop, rejected).await?;
+    let view = app.status(&order_placed).await?;
+    let message = view["reason_message"].as_str().unwrap_or_default();
+    assert!(message.contains("out of stock"), "{message}");
+    Ok(())
+}

@@ -284,6 +284,7 @@ impl World {
                 contact_email: contact.to_owned(),
                 temporary_domain: format!("loja-{}.summit.localhost", id.simple()),
                 admin_key_hash: key.hash(),
+                language: None,
                 version: 1,
             },
         )
@@ -319,6 +320,7 @@ impl World {
                 custom_domain: None,
                 logo_url: Some(logo_url.to_owned()),
                 admin_key_hash: service_kit::admin_key::hash(key),
+                language: None,
                 version: 2,
             },
         )

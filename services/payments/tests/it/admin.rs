@@ -22,6 +22,7 @@ async fn store(world: &World, id: Uuid) -> anyhow::Result<String> {
             contact_email: "dono@example.com".into(),
             temporary_domain: "loja.summit.localhost".into(),
             admin_key_hash: key.hash(),
+            language: None,
             version: 1,
         },
     )
