@@ -13,6 +13,12 @@ pub struct PaymentsConfig {
     pub pagarme_base_url: String,
     /// `PAGARME_SECRET_KEY` (`sk_…`); the simulator accepts any `sk_` key.
     pub pagarme_secret_key: SecretString,
+    /// Where stores with their own Stripe account are charged (`STRIPE_BASE_URL`;
+    /// `https://api.stripe.com` in production, the local simulator by default).
+    pub stripe_base_url: String,
+    /// The key sealing stores' gateway secrets (`GATEWAY_SETTINGS_KEY`, 32 bytes as 64 hex digits
+    /// or base64; the public development key of [`crate::settings::DEVELOPMENT_KEY`] when unset).
+    pub gateway_settings_key: SecretString,
     /// One gateway call's limit (`GATEWAY_TIMEOUT_MS`; 5 s).
     pub timeout: Duration,
     /// Calls per charge, the first included (`GATEWAY_ATTEMPTS`; 3).
@@ -42,6 +48,8 @@ impl Default for PaymentsConfig {
         Self {
             pagarme_base_url: format!("http://127.0.0.1:{}/core/v5", crate::sim::PORT),
             pagarme_secret_key: SecretString::from("sk_test_summit_local".to_owned()),
+            stripe_base_url: format!("http://127.0.0.1:{}", crate::sim::PORT),
+            gateway_settings_key: SecretString::from(crate::settings::DEVELOPMENT_KEY.to_owned()),
             timeout: Duration::from_secs(5),
             attempts: 3,
             backoff_base: Duration::from_millis(100),
@@ -96,6 +104,11 @@ impl PaymentsConfig {
             pagarme_secret_key: std::env::var("PAGARME_SECRET_KEY")
                 .map(SecretString::from)
                 .unwrap_or(default.pagarme_secret_key.clone()),
+            stripe_base_url: std::env::var("STRIPE_BASE_URL")
+                .unwrap_or(default.stripe_base_url.clone()),
+            gateway_settings_key: std::env::var("GATEWAY_SETTINGS_KEY")
+                .map(SecretString::from)
+                .unwrap_or(default.gateway_settings_key.clone()),
             timeout: env_ms("GATEWAY_TIMEOUT_MS", default.timeout)?,
             attempts,
             settle_every: env_ms("PAYMENTS_SETTLE_EVERY_MS", default.settle_every)?,

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use payments::accounts::StoreAccounts;
 use payments::charges::Payments;
 use payments::gateway::PagarMe;
 use payments::ratelimit::{GatewayLimit, LimitConfig};
@@ -25,8 +26,24 @@ async fn main() -> anyhow::Result<()> {
             replicas: config.replicas,
         },
     )?);
-    let service =
-        Arc::new(Payments::new(runtime.pool.clone(), gateway, &config).with_limit(limit.clone()));
+    // Stores' own gateway accounts, their secrets sealed under GATEWAY_SETTINGS_KEY.
+    let sealer = Arc::new(payments::settings::Sealer::new(
+        &config.gateway_settings_key,
+    )?);
+    if sealer.key_id() == payments::settings::Sealer::development().key_id() {
+        tracing::warn!(
+            "GATEWAY_SETTINGS_KEY is unset: stores' gateway secrets are sealed with the public \
+             development key (never in production)"
+        );
+    }
+    let accounts = Arc::new(
+        StoreAccounts::new(runtime.pool.clone(), sealer.clone(), &config).with_shared_limit(),
+    );
+    let service = Arc::new(
+        Payments::new(runtime.pool.clone(), gateway, &config)
+            .with_limit(limit.clone())
+            .with_store_accounts(accounts),
+    );
     let mut runtime = payments::jobs(service.clone(), &config)
         .into_iter()
         .fold(runtime, Runtime::job);
@@ -42,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
             async move { degraded.map_or(Ok(()), Err) }
         },
     ));
-    let router = payments::router(runtime.pool.clone());
+    let router = payments::router(runtime.pool.clone(), sealer);
     let consumers = payments::consumers(service);
     runtime
         .run(

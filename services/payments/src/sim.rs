@@ -8,7 +8,7 @@
 //!   processing, then paid: the acquirer "confirms" it on the charge's next lookup.
 //! - `PUT /_sim/faults` `{"latency_ms", "error_rate", "rate_limit_per_s", "timeout_rate",
 //!   "outage", "seed"}` and `DELETE /_sim/faults`; `GET /_sim/charges?code=` counts the
-//!   charges really made for an order.
+//!   charges really made for an order and names the secret key (account) each was made with.
 //!
 //! Invariants:
 //! - A mutating call with an `Idempotency-Key` seen before answers the first answer again and
@@ -63,6 +63,8 @@ struct SimCharge {
     /// `…0036`: paid on the next lookup.
     settles_on_lookup: bool,
     acquirer_return_code: &'static str,
+    /// The secret key the charge was made with (the account), for tests to check routing.
+    account: String,
 }
 
 #[derive(Debug)]
@@ -187,15 +189,19 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "message": message }))).into_response()
 }
 
-/// pagar.me wants Basic auth with a secret key `sk_…` as the user.
-fn authorized(headers: &HeaderMap) -> bool {
-    use base64_lite::decode;
+/// pagar.me wants Basic auth with a secret key `sk_…` as the user and an empty password.
+fn basic_user(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(decode)
-        .is_some_and(|user_pass| user_pass.starts_with("sk_") && user_pass.ends_with(':'))
+        .and_then(base64_lite::decode)
+        .filter(|user_pass| user_pass.starts_with("sk_") && user_pass.ends_with(':'))
+        .map(|user_pass| user_pass.trim_end_matches(':').to_owned())
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    basic_user(headers).is_some()
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Option<String> {
@@ -282,22 +288,22 @@ async fn create_order(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if !authorized(&headers) {
+    let Some(account) = basic_user(&headers) else {
         return error(StatusCode::UNAUTHORIZED, "Authorization has been denied");
-    }
+    };
     let key = idempotency_key(&headers);
     let mut s = sim.lock();
     if let Some((status, answer)) = key.as_ref().and_then(|k| s.answers.get(k)) {
         return (*status, Json(answer.clone())).into_response();
     }
-    let (status, answer) = order_of(&mut s, &body);
+    let (status, answer) = order_of(&mut s, &body, account);
     if let Some(key) = key {
         s.answers.insert(key, (status, answer.clone()));
     }
     (status, Json(answer)).into_response()
 }
 
-fn order_of(s: &mut Sim, body: &Value) -> (StatusCode, Value) {
+fn order_of(s: &mut Sim, body: &Value, account: String) -> (StatusCode, Value) {
     let invalid = |m: &str| (StatusCode::UNPROCESSABLE_ENTITY, json!({ "message": m }));
     let Some(code) = body["code"].as_str() else {
         return invalid("code is required");
@@ -329,6 +335,7 @@ fn order_of(s: &mut Sim, body: &Value) -> (StatusCode, Value) {
         status: status.to_owned(),
         settles_on_lookup,
         acquirer_return_code,
+        account,
     };
     let id = format!("ch_{}", Uuid::new_v4().simple());
     let answer = order_json(&id, &charge);
@@ -436,8 +443,13 @@ async fn count_charges(
     Query(query): Query<CodeQuery>,
 ) -> Json<Value> {
     let s = sim.lock();
-    let charges = s.charges.values().filter(|c| c.code == query.code).count();
-    Json(json!({ "code": query.code, "charges": charges }))
+    let made: Vec<&SimCharge> = s
+        .charges
+        .values()
+        .filter(|c| c.code == query.code)
+        .collect();
+    let accounts: Vec<&str> = made.iter().map(|c| c.account.as_str()).collect();
+    Json(json!({ "code": query.code, "charges": made.len(), "accounts": accounts }))
 }
 
 /// The few lines of standard base64 decoding Basic auth needs.

@@ -134,6 +134,36 @@ impl Classify for GatewayError {
     }
 }
 
+/// One of the adapters, chosen at run time by a store's settings.
+#[derive(Debug, Clone)]
+pub enum AnyGateway {
+    PagarMe(PagarMe),
+}
+
+impl Gateway for AnyGateway {
+    async fn charge(&self, request: &ChargeRequest) -> Result<GatewayCharge, GatewayError> {
+        match self {
+            AnyGateway::PagarMe(g) => g.charge(request).await,
+        }
+    }
+
+    async fn find_by_code(&self, code: &str) -> Result<Option<GatewayCharge>, GatewayError> {
+        match self {
+            AnyGateway::PagarMe(g) => g.find_by_code(code).await,
+        }
+    }
+
+    async fn cancel(
+        &self,
+        charge_id: &str,
+        idempotency_key: &str,
+    ) -> Result<GatewayCharge, GatewayError> {
+        match self {
+            AnyGateway::PagarMe(g) => g.cancel(charge_id, idempotency_key).await,
+        }
+    }
+}
+
 /// A card gateway: charge with capture, look a charge up by our order code, cancel it.
 pub trait Gateway: Send + Sync + 'static {
     /// Creates (or, for a key seen before, returns) the order's charge.

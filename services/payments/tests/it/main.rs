@@ -8,3 +8,4 @@ mod drill;
 mod gateway;
 mod helpers;
 mod ratelimit;
+mod settings;
