@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::config::PaymentsConfig;
-use crate::gateway::{AnyGateway, GatewayError, PagarMe};
+use crate::gateway::{AnyGateway, GatewayError, PagarMe, Stripe};
 use crate::ratelimit::{GatewayLimit, LimitConfig};
 use crate::settings::{self, GatewaySettings, Provider, Sealer};
 
@@ -86,11 +86,10 @@ impl StoreAccounts {
                 self.config.pagarme_base_url.clone(),
                 settings.secret_key.clone(),
             )?),
-            Provider::Stripe => {
-                return Err(GatewayError::Unreachable(
-                    "the Stripe adapter is not available yet".into(),
-                ));
-            }
+            Provider::Stripe => AnyGateway::Stripe(Stripe::new(
+                self.config.stripe_base_url.clone(),
+                settings.secret_key.clone(),
+            )?),
         };
         let limit = if self.shared_limit {
             let limit = GatewayLimit::new(

@@ -216,12 +216,17 @@ impl<G: Gateway> Payments<G> {
     ) -> Result<GatewayCharge, PolicyError<GatewayError>> {
         match self.store_account(store).await? {
             None => {
-                admitted(self.limit.as_deref(), &self.policy, || {
+                Box::pin(admitted(self.limit.as_deref(), &self.policy, || {
                     self.gateway.charge(request)
-                })
+                }))
                 .await
             }
-            Some(a) => admitted(a.limit.as_deref(), &a.policy, || a.gateway.charge(request)).await,
+            Some(a) => {
+                Box::pin(admitted(a.limit.as_deref(), &a.policy, || {
+                    a.gateway.charge(request)
+                }))
+                .await
+            }
         }
     }
 
@@ -233,15 +238,15 @@ impl<G: Gateway> Payments<G> {
     ) -> Result<Option<GatewayCharge>, PolicyError<GatewayError>> {
         match self.store_account(store).await? {
             None => {
-                admitted(self.limit.as_deref(), &self.policy, || {
+                Box::pin(admitted(self.limit.as_deref(), &self.policy, || {
                     self.gateway.find_by_code(code)
-                })
+                }))
                 .await
             }
             Some(a) => {
-                admitted(a.limit.as_deref(), &a.policy, || {
+                Box::pin(admitted(a.limit.as_deref(), &a.policy, || {
                     a.gateway.find_by_code(code)
-                })
+                }))
                 .await
             }
         }
@@ -256,15 +261,15 @@ impl<G: Gateway> Payments<G> {
     ) -> Result<GatewayCharge, PolicyError<GatewayError>> {
         match self.store_account(store).await? {
             None => {
-                admitted(self.limit.as_deref(), &self.policy, || {
+                Box::pin(admitted(self.limit.as_deref(), &self.policy, || {
                     self.gateway.cancel(charge_id, key)
-                })
+                }))
                 .await
             }
             Some(a) => {
-                admitted(a.limit.as_deref(), &a.policy, || {
+                Box::pin(admitted(a.limit.as_deref(), &a.policy, || {
                     a.gateway.cancel(charge_id, key)
-                })
+                }))
                 .await
             }
         }

@@ -47,7 +47,15 @@ struct Intent {
     id: String,
     status: String,
     #[serde(default)]
-    last_payment_error: Option<CardError>,
+    last_payment_error: Option<LastError>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LastError {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    decline_code: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,7 +98,8 @@ fn charge_of(intent: Intent) -> GatewayCharge {
 }
 
 fn unreachable(error: &reqwest::Error) -> GatewayError {
-    GatewayError::Unreachable(error.to_string())
+    // With its causes (connect refused, TLS handshake, …), for the history.
+    GatewayError::Unreachable(service_kit::problem::cause_chain(error))
 }
 
 /// Reads a success as `T`; a 402 card error that carries its intent becomes that intent.
@@ -110,10 +119,9 @@ async fn read<T: serde::de::DeserializeOwned>(
             && let Some(mut intent) = error.payment_intent
         {
             let code = error.decline_code.or(error.code);
-            intent.last_payment_error = Some(CardError {
+            intent.last_payment_error = Some(LastError {
                 code,
                 decline_code: None,
-                payment_intent: None,
             });
             return Ok(Err(intent));
         }
@@ -153,7 +161,10 @@ impl Stripe {
     /// One intent by its id.
     pub async fn intent(&self, id: &str) -> Result<GatewayCharge, GatewayError> {
         let response = self
-            .authed(self.http.get(self.url(&format!("/v1/payment_intents/{id}"))))
+            .authed(
+                self.http
+                    .get(self.url(&format!("/v1/payment_intents/{id}"))),
+            )
             .send()
             .await
             .map_err(|e| unreachable(&e))?;

@@ -9,3 +9,4 @@ mod gateway;
 mod helpers;
 mod ratelimit;
 mod settings;
+mod stripe;
