@@ -194,3 +194,46 @@ async fn a_store_on_stripe_is_charged_and_voided_through_its_own_account(
 async fn sim_accounts(world: &World, code: &str) -> anyhow::Result<Vec<String>> {
     world.sim.accounts(code).await
 }
+
+/// A Stripe store's charge whose answer was lost, and one made during an outage: both wait as
+/// `pending_offline`; the settle job finds the first by its order (search) and makes the
+/// second with the same key — one intent each.
+#[sqlx::test(migrations = false)]
+async fn a_stripe_store_s_unsettled_charges_are_settled_through_its_account(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let world = World::new(pool).await?;
+    let own = GatewaySettings {
+        provider: Provider::Stripe,
+        public_key: "pk_test_51StoreStripe".into(),
+        secret_key: SecretString::from(KEY.to_owned()),
+    };
+    payments::settings::save(&world.app_pool, &world.sealer, world.store, &own).await?;
+
+    world
+        .sim
+        .faults(json!({ "timeout_rate": 1.0, "seed": 1 }))
+        .await?;
+    let (raw, lost) = world.charge_with(world.store, "pm_card_visa".into());
+    assert_eq!(
+        world.payments.charge(Some(&raw), &lost).await?,
+        Handled::Moved(Status::PendingOffline)
+    );
+    assert_eq!(world.sim.charges(&lost.order_id.to_string()).await?, 1);
+
+    world.sim.faults(json!({ "outage": true })).await?;
+    let (raw, absent) = world.charge_with(world.store, "pm_card_visa".into());
+    assert_eq!(
+        world.payments.charge(Some(&raw), &absent).await?,
+        Handled::Moved(Status::GatewayError)
+    );
+    assert_eq!(world.sim.charges(&absent.order_id.to_string()).await?, 0);
+
+    world.sim.clear_faults().await?;
+    assert_eq!(world.payments.settle_unsettled().await?, 2);
+    for order in [lost.order_id, absent.order_id] {
+        assert_eq!(world.status(order).await?, "completed");
+        assert_eq!(sim_accounts(&world, &order.to_string()).await?, [KEY]);
+    }
+    Ok(())
+}
