@@ -143,3 +143,41 @@ impl PaymentsConfig {
             .build()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    const SOURCES: [&str; 2] = [
+        include_str!("config.rs"),
+        include_str!("bin/gateway_sim.rs"),
+    ];
+    const DOCS: &str = include_str!("../../../docs/payments.md");
+
+    /// The quoted words that look like environment variables (upper case with underscores).
+    fn variables_read() -> Vec<&'static str> {
+        let mut read: Vec<&str> = SOURCES
+            .iter()
+            .flat_map(|source| source.split(char::from(34)).skip(1).step_by(2))
+            .filter(|word| {
+                word.len() > 3
+                    && word.contains('_')
+                    && word
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+            .collect();
+        read.sort_unstable();
+        read.dedup();
+        read
+    }
+
+    #[test]
+    fn the_docs_name_every_variable_payments_reads() {
+        let read = variables_read();
+        assert!(read.contains(&"GATEWAY_SETTINGS_KEY") && read.contains(&"STRIPE_BASE_URL"));
+        assert_eq!(read.len(), 13, "{read:?}");
+        for name in read {
+            let named = format!("`{name}`");
+            assert!(DOCS.contains(&named), "docs/payments.md names {name}");
+        }
+    }
+}
