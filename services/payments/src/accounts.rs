@@ -61,6 +61,18 @@ impl StoreAccounts {
         self
     }
 
+    /// How many store accounts have their circuit open now (readiness says `degraded`; their
+    /// charges wait as `pending_offline`). A count, so readiness names no account.
+    pub fn open_circuits(&self) -> usize {
+        self.built
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .filter_map(|a| a.policy.breaker())
+            .filter(|b| b.state() == resilience::BreakerState::Open)
+            .count()
+    }
+
     /// The store's own account, or `None` when it uses the platform's.
     pub async fn for_store(&self, store: Uuid) -> Result<Option<Arc<StoreAccount>>, GatewayError> {
         let settings = settings::load(&self.pool, &self.sealer, store)

@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
     let service = Arc::new(
         Payments::new(runtime.pool.clone(), gateway, &config)
             .with_limit(limit.clone())
-            .with_store_accounts(accounts),
+            .with_store_accounts(accounts.clone()),
     );
     let mut runtime = payments::jobs(service.clone(), &config)
         .into_iter()
@@ -51,6 +51,19 @@ async fn main() -> anyhow::Result<()> {
     if let Some(breaker) = service.policy().breaker() {
         runtime = runtime.check(service_kit::health::Check::breaker(breaker.clone()));
     }
+    // A store's own gateway account with its circuit open degrades readiness too.
+    runtime = runtime.check(service_kit::health::Check::degrading(
+        "gateway.stores",
+        move || {
+            let open = accounts.open_circuits();
+            async move {
+                match open {
+                    0 => Ok(()),
+                    n => Err(format!("circuit open for {n} store gateway account(s)")),
+                }
+            }
+        },
+    ));
     // Redis away: the local share of the limit serves, and readiness says so.
     runtime = runtime.check(service_kit::health::Check::degrading(
         "gateway.ratelimit",

@@ -189,3 +189,53 @@ async fn a_store_with_its_own_pagarme_key_is_charged_with_that_key(
     assert_eq!(world.sim.charges(&command.order_id.to_string()).await?, 0);
     Ok(())
 }
+
+/// A store's own account has its own circuit breaker: a gateway refusing that store's key opens
+/// its circuit (counted for readiness) while the platform's account keeps charging.
+#[sqlx::test(migrations = false)]
+async fn a_store_account_s_circuit_is_its_own(pool: PgPool) -> anyhow::Result<()> {
+    let world = World::new(pool).await?;
+    // Stripe at an address nothing listens on: every call is a connect error.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let nowhere = closed.local_addr()?;
+    drop(closed);
+    let mut config = crate::helpers::fast_config();
+    config.stripe_base_url = format!("http://{nowhere}");
+    let accounts = std::sync::Arc::new(payments::accounts::StoreAccounts::new(
+        world.app_pool.clone(),
+        world.sealer.clone(),
+        &config,
+    ));
+    let service =
+        payments::charges::Payments::new(world.app_pool.clone(), world.sim.pagarme()?, &config)
+            .with_store_accounts(accounts.clone());
+    let own = GatewaySettings {
+        provider: Provider::Stripe,
+        public_key: "pk_test_51StoreStripe".into(),
+        secret_key: SecretString::from("sk_test_51StoreStripeKey".to_owned()),
+    };
+    payments::settings::save(&world.app_pool, &world.sealer, world.store, &own).await?;
+    assert_eq!(accounts.open_circuits(), 0);
+    for _ in 0..3 {
+        let (raw, command) = world.charge_with(world.store, "pm_card_visa".into());
+        assert_eq!(
+            service.charge(Some(&raw), &command).await?,
+            Handled::Moved(Status::PendingOffline)
+        );
+    }
+    assert_eq!(accounts.open_circuits(), 1);
+    assert!(
+        service
+            .policy()
+            .breaker()
+            .is_some_and(|b| b.state() != resilience::BreakerState::Open),
+        "the platform's circuit stays closed"
+    );
+    let token = world.sim.token(PAID).await?;
+    let (raw, command) = world.charge_with(Uuid::now_v7(), token);
+    assert_eq!(
+        service.charge(Some(&raw), &command).await?,
+        Handled::Moved(Status::Completed)
+    );
+    Ok(())
+}
