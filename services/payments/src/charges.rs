@@ -33,6 +33,7 @@ use secrecy::SecretString;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::accounts::StoreAccounts;
 use crate::config::PaymentsConfig;
 use crate::db;
 use crate::gateway::{self, ChargeRequest, Gateway, GatewayCharge, GatewayError};
@@ -167,6 +168,26 @@ pub struct Payments<G> {
     settle_after: Duration,
     /// The gateway account's rate limit shared through Redis; every attempt waits on it.
     limit: Option<Arc<GatewayLimit>>,
+    /// Stores' own gateway accounts; without them every store uses `gateway`.
+    accounts: Option<Arc<StoreAccounts>>,
+}
+
+/// The composed stack, outermost first: the shared rate limit (once per logical call;
+/// retries within honour the gateway's own 429 `Retry-After`), then the policy's retry →
+/// breaker → bulkhead → timeout. The limit's wait is outside the per-call timeout.
+async fn admitted<T, F, Fut>(
+    limit: Option<&GatewayLimit>,
+    policy: &Policy,
+    call: F,
+) -> Result<T, PolicyError<GatewayError>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, GatewayError>>,
+{
+    if let Some(limit) = limit {
+        limit.acquire().await;
+    }
+    policy.call(call).await
 }
 
 impl<G: Gateway> Payments<G> {
@@ -177,6 +198,90 @@ impl<G: Gateway> Payments<G> {
             policy: config.policy("gateway.pagarme"),
             settle_after: config.settle_after,
             limit: None,
+            accounts: None,
+        }
+    }
+
+    /// A store with its own gateway settings is charged through its own account.
+    pub fn with_store_accounts(mut self, accounts: Arc<StoreAccounts>) -> Self {
+        self.accounts = Some(accounts);
+        self
+    }
+
+    /// Charges through the store's account (or the platform's).
+    async fn gw_charge(
+        &self,
+        store: Uuid,
+        request: &ChargeRequest,
+    ) -> Result<GatewayCharge, PolicyError<GatewayError>> {
+        match self.store_account(store).await? {
+            None => {
+                Box::pin(admitted(self.limit.as_deref(), &self.policy, || {
+                    self.gateway.charge(request)
+                }))
+                .await
+            }
+            Some(a) => {
+                Box::pin(admitted(a.limit.as_deref(), &a.policy, || {
+                    a.gateway.charge(request)
+                }))
+                .await
+            }
+        }
+    }
+
+    /// Looks an order's charge up at the store's gateway (or the platform's).
+    async fn gw_find(
+        &self,
+        store: Uuid,
+        code: &str,
+    ) -> Result<Option<GatewayCharge>, PolicyError<GatewayError>> {
+        match self.store_account(store).await? {
+            None => {
+                Box::pin(admitted(self.limit.as_deref(), &self.policy, || {
+                    self.gateway.find_by_code(code)
+                }))
+                .await
+            }
+            Some(a) => {
+                Box::pin(admitted(a.limit.as_deref(), &a.policy, || {
+                    a.gateway.find_by_code(code)
+                }))
+                .await
+            }
+        }
+    }
+
+    /// Voids or refunds at the store's gateway (or the platform's).
+    async fn gw_cancel(
+        &self,
+        store: Uuid,
+        charge_id: &str,
+        key: &str,
+    ) -> Result<GatewayCharge, PolicyError<GatewayError>> {
+        match self.store_account(store).await? {
+            None => {
+                Box::pin(admitted(self.limit.as_deref(), &self.policy, || {
+                    self.gateway.cancel(charge_id, key)
+                }))
+                .await
+            }
+            Some(a) => {
+                Box::pin(admitted(a.limit.as_deref(), &a.policy, || {
+                    a.gateway.cancel(charge_id, key)
+                }))
+                .await
+            }
+        }
+    }
+
+    async fn store_account(
+        &self,
+        store: Uuid,
+    ) -> Result<Option<Arc<crate::accounts::StoreAccount>>, PolicyError<GatewayError>> {
+        match &self.accounts {
+            None => Ok(None),
+            Some(accounts) => accounts.for_store(store).await.map_err(PolicyError::Inner),
         }
     }
 
@@ -184,20 +289,6 @@ impl<G: Gateway> Payments<G> {
     pub fn with_limit(mut self, limit: Arc<GatewayLimit>) -> Self {
         self.limit = Some(limit);
         self
-    }
-
-    /// The composed stack, outermost first: the shared rate limit (once per logical call;
-    /// retries within honour the gateway's own 429 `Retry-After`), then the policy's retry →
-    /// breaker → bulkhead → timeout. The limit's wait is outside the per-call timeout.
-    async fn admitted<T, F, Fut>(&self, call: F) -> Result<T, PolicyError<GatewayError>>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, GatewayError>>,
-    {
-        if let Some(limit) = &self.limit {
-            limit.acquire().await;
-        }
-        self.policy.call(call).await
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -236,7 +327,7 @@ impl<G: Gateway> Payments<G> {
             card_token: token,
             idempotency_key: row.idempotency_key.clone(),
         };
-        Verdict::of(Box::pin(self.admitted(|| self.gateway.charge(&request))).await)
+        Verdict::of(Box::pin(self.gw_charge(row.store_id, &request)).await)
     }
 
     /// Handles `payments.charge`.
@@ -251,8 +342,11 @@ impl<G: Gateway> Payments<G> {
         }
         let inserted = sqlx::query(
             "INSERT INTO payments (id, store_id, order_id, status, amount_minor, currency,
-                                   customer_name, customer_email, idempotency_key, card_token)
-             VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7, $8, $9)
+                                   customer_name, customer_email, idempotency_key, card_token,
+                                   gateway)
+             VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7, $8, $9,
+                     COALESCE((SELECT provider FROM gateway_settings WHERE store_id = $2),
+                              'pagarme'))
              ON CONFLICT DO NOTHING",
         )
         .bind(Uuid::now_v7())
@@ -326,7 +420,7 @@ impl<G: Gateway> Payments<G> {
     /// for an operator (the payment is already `voided`; nothing retries this).
     async fn cancel_late_charge(&self, row: &Row, charge_id: &str) {
         let key = gateway::void_key(row.order_id);
-        match Box::pin(self.admitted(|| self.gateway.cancel(charge_id, &key))).await {
+        match Box::pin(self.gw_cancel(row.store_id, charge_id, &key)).await {
             Ok(_) => {
                 tracing::warn!(payment_id = %row.id, "a charge made after its void was cancelled");
             }
@@ -376,7 +470,7 @@ impl<G: Gateway> Payments<G> {
         let code = row.order_id.to_string();
         let charge_id = match &row.gateway_charge_id {
             Some(id) => Some(id.clone()),
-            None => match Box::pin(self.admitted(|| self.gateway.find_by_code(&code))).await {
+            None => match Box::pin(self.gw_find(row.store_id, &code)).await {
                 Ok(found) => found.map(|c| c.charge_id),
                 Err(e) => return Err(PaymentsError::VoidUnreachable(e.kind())),
             },
@@ -390,7 +484,7 @@ impl<G: Gateway> Payments<G> {
             },
             Some(id) => {
                 let key = gateway::void_key(row.order_id);
-                match Box::pin(self.admitted(|| self.gateway.cancel(&id, &key))).await {
+                match Box::pin(self.gw_cancel(row.store_id, &id, &key)).await {
                     Ok(charge) => Verdict {
                         why: format!("voided: {}", command.reason),
                         ..Verdict::of(Ok(charge))
@@ -431,7 +525,7 @@ impl<G: Gateway> Payments<G> {
 
     async fn settle(&self, row: &Row) -> Result<Handled, sqlx::Error> {
         let code = row.order_id.to_string();
-        let found = Box::pin(self.admitted(|| self.gateway.find_by_code(&code))).await;
+        let found = Box::pin(self.gw_find(row.store_id, &code)).await;
         let (operation, verdict) = match found {
             Ok(Some(charge)) => ("lookup", Verdict::of(Ok(charge))),
             // The gateway never saw the charge: make it now, with the same key.

@@ -13,6 +13,12 @@ pub struct PaymentsConfig {
     pub pagarme_base_url: String,
     /// `PAGARME_SECRET_KEY` (`sk_…`); the simulator accepts any `sk_` key.
     pub pagarme_secret_key: SecretString,
+    /// Where stores with their own Stripe account are charged (`STRIPE_BASE_URL`;
+    /// `https://api.stripe.com` in production, the local simulator by default).
+    pub stripe_base_url: String,
+    /// The key sealing stores' gateway secrets (`GATEWAY_SETTINGS_KEY`, 32 bytes as 64 hex digits
+    /// or base64; the public development key of [`crate::settings::DEVELOPMENT_KEY`] when unset).
+    pub gateway_settings_key: SecretString,
     /// One gateway call's limit (`GATEWAY_TIMEOUT_MS`; 5 s).
     pub timeout: Duration,
     /// Calls per charge, the first included (`GATEWAY_ATTEMPTS`; 3).
@@ -42,6 +48,8 @@ impl Default for PaymentsConfig {
         Self {
             pagarme_base_url: format!("http://127.0.0.1:{}/core/v5", crate::sim::PORT),
             pagarme_secret_key: SecretString::from("sk_test_summit_local".to_owned()),
+            stripe_base_url: format!("http://127.0.0.1:{}", crate::sim::PORT),
+            gateway_settings_key: SecretString::from(crate::settings::DEVELOPMENT_KEY.to_owned()),
             timeout: Duration::from_secs(5),
             attempts: 3,
             backoff_base: Duration::from_millis(100),
@@ -96,6 +104,11 @@ impl PaymentsConfig {
             pagarme_secret_key: std::env::var("PAGARME_SECRET_KEY")
                 .map(SecretString::from)
                 .unwrap_or(default.pagarme_secret_key.clone()),
+            stripe_base_url: std::env::var("STRIPE_BASE_URL")
+                .unwrap_or(default.stripe_base_url.clone()),
+            gateway_settings_key: std::env::var("GATEWAY_SETTINGS_KEY")
+                .map(SecretString::from)
+                .unwrap_or(default.gateway_settings_key.clone()),
             timeout: env_ms("GATEWAY_TIMEOUT_MS", default.timeout)?,
             attempts,
             settle_every: env_ms("PAYMENTS_SETTLE_EVERY_MS", default.settle_every)?,
@@ -128,5 +141,43 @@ impl PaymentsConfig {
             .bulkhead(BulkheadConfig::default())
             .timeout(self.timeout)
             .build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    const SOURCES: [&str; 2] = [
+        include_str!("config.rs"),
+        include_str!("bin/gateway_sim.rs"),
+    ];
+    const DOCS: &str = include_str!("../../../docs/payments.md");
+
+    /// The quoted words that look like environment variables (upper case with underscores).
+    fn variables_read() -> Vec<&'static str> {
+        let mut read: Vec<&str> = SOURCES
+            .iter()
+            .flat_map(|source| source.split(char::from(34)).skip(1).step_by(2))
+            .filter(|word| {
+                word.len() > 3
+                    && word.contains('_')
+                    && word
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+            .collect();
+        read.sort_unstable();
+        read.dedup();
+        read
+    }
+
+    #[test]
+    fn the_docs_name_every_variable_payments_reads() {
+        let read = variables_read();
+        assert!(read.contains(&"GATEWAY_SETTINGS_KEY") && read.contains(&"STRIPE_BASE_URL"));
+        assert_eq!(read.len(), 13, "{read:?}");
+        for name in read {
+            let named = format!("`{name}`");
+            assert!(DOCS.contains(&named), "docs/payments.md names {name}");
+        }
     }
 }

@@ -1,12 +1,17 @@
 //! The merchant's view of its transactions (admin key as `Authorization: Bearer`):
 //! `GET /admin/transactions?status=&cursor=` (newest first, `{items, next_cursor}`) and
-//! `GET /admin/transactions/{id}` with its history; `GET /openapi.json` describes them.
+//! `GET /admin/transactions/{id}` with its history; `PUT /admin/gateway` and
+//! `GET /admin/gateway`, the store's own gateway account (the secret sealed, shown by its last
+//! four characters only); `GET /openapi.json` describes them.
 //!
 //! Invariants: a request acts as the key's store and names it in every query, so neither the
 //! query nor row-level security shows another store's payments (another store's id is the same 404 as an unknown one); card tokens,
 //! idempotency keys and gateway secrets are never in an answer; errors are problems.
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -20,7 +25,21 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::payment::Status;
+use crate::settings::{self, Sealer};
 use crate::{db, stores};
+
+/// The API's state: the pool and the sealer of gateway secrets.
+#[derive(Clone)]
+pub struct Api {
+    pub pool: PgPool,
+    pub sealer: Arc<Sealer>,
+}
+
+impl FromRef<Api> for PgPool {
+    fn from_ref(api: &Api) -> PgPool {
+        api.pool.clone()
+    }
+}
 
 const PAGE: i64 = 50;
 
@@ -43,10 +62,15 @@ impl IntoResponse for ApiError {
 /// The store whose admin key came as `Authorization: Bearer <key>`.
 struct Admin(Uuid);
 
-impl FromRequestParts<PgPool> for Admin {
+impl<S> FromRequestParts<S> for Admin
+where
+    PgPool: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, pool: &PgPool) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let pool = &PgPool::from_ref(state);
         let key = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -60,12 +84,42 @@ impl FromRequestParts<PgPool> for Admin {
     }
 }
 
-pub fn router(pool: PgPool) -> Router {
+pub fn router(pool: PgPool, sealer: Arc<Sealer>) -> Router {
     Router::new()
         .route("/admin/transactions", get(list))
         .route("/admin/transactions/{id}", get(one))
+        .route("/admin/gateway", get(show_gateway).put(put_gateway))
         .route("/openapi.json", get(crate::openapi::serve))
-        .with_state(pool)
+        .with_state(Api { pool, sealer })
+}
+
+/// `GET /admin/gateway`: the provider, the public key and the secret's last four characters;
+/// the platform's default for a store without settings.
+async fn show_gateway(
+    State(pool): State<PgPool>,
+    Admin(store): Admin,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(settings::show(&pool, store).await?))
+}
+
+/// `PUT /admin/gateway`: parsed whole or refused naming the field (422, nothing changes).
+async fn put_gateway(
+    State(api): State<Api>,
+    Admin(store): Admin,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let parsed = settings::parse(&body).map_err(ApiError)?;
+    match settings::save(&api.pool, &api.sealer, store, &parsed).await {
+        Ok(shown) => {
+            tracing::info!(%store, provider = parsed.provider.as_str(), "gateway settings saved");
+            Ok(Json(shown))
+        }
+        Err(settings::SaveError::Database(e)) => Err(e.into()),
+        Err(e @ settings::SaveError::Seal(_)) => {
+            tracing::error!(%store, error = %e, "gateway secret not sealed");
+            Err(ApiError(Problem::internal(&e)))
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -5,11 +5,13 @@
 //! - [`payment`]: the payment's state machine (eight statuses, allowed moves), pure.
 //! - [`config`]: payments' settings and the one policy around the gateway.
 //! - [`db`]: the tenant transaction (row-level security keyed on `app.store_id`).
+//! - [`accounts`]: stores' own gateway accounts, each with its own breaker and limit key.
 //! - [`charges`]: the `payments.commands` consumer and the settle job.
 //! - [`ratelimit`]: the gateway's rate limit shared through Redis (GCRA), with a local
 //!   fallback.
 //! - [`gateway`]: the [`gateway::Gateway`] trait, the pagar.me adapter, the status mapping.
 //! - [`stores`]: stores' admin-key hashes from catalog's events.
+//! - [`settings`]: each store's own gateway account (`/admin/gateway`), its secret sealed.
 //! - [`http`]: the merchant's transactions over HTTP (admin key); [`openapi`]: their description.
 //! - [`sim`]: the gateway simulator (pagar.me's shape) served by the `gateway-sim` binary and
 //!   started in-process by tests.
@@ -18,6 +20,7 @@
 //! gateway is called; every status change commits with its history row and its event
 //! (transactional outbox); money is integer minor units.
 
+pub mod accounts;
 pub mod charges;
 pub mod config;
 pub mod db;
@@ -26,6 +29,7 @@ pub mod http;
 pub mod openapi;
 pub mod payment;
 pub mod ratelimit;
+pub mod settings;
 pub mod sim;
 pub mod stores;
 
@@ -58,9 +62,10 @@ pub fn topology() -> Topology {
         .queue(QueueSpec::new("payments.catalog-events").events_from(exchanges::CATALOG_EVENTS))
 }
 
-/// The whole HTTP API (health is added by the runtime).
-pub fn router(pool: PgPool) -> Router {
-    http::router(pool)
+/// The whole HTTP API (health is added by the runtime); `sealer` seals stores' gateway
+/// secrets.
+pub fn router(pool: PgPool, sealer: std::sync::Arc<settings::Sealer>) -> Router {
+    http::router(pool, sealer)
 }
 
 /// The consumer of `payments.commands`.

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use payments::accounts::StoreAccounts;
 use payments::charges::Payments;
 use payments::gateway::PagarMe;
 use payments::ratelimit::{GatewayLimit, LimitConfig};
@@ -25,8 +26,24 @@ async fn main() -> anyhow::Result<()> {
             replicas: config.replicas,
         },
     )?);
-    let service =
-        Arc::new(Payments::new(runtime.pool.clone(), gateway, &config).with_limit(limit.clone()));
+    // Stores' own gateway accounts, their secrets sealed under GATEWAY_SETTINGS_KEY.
+    let sealer = Arc::new(payments::settings::Sealer::new(
+        &config.gateway_settings_key,
+    )?);
+    if sealer.key_id() == payments::settings::Sealer::development().key_id() {
+        tracing::warn!(
+            "GATEWAY_SETTINGS_KEY is unset: stores' gateway secrets are sealed with the public \
+             development key (never in production)"
+        );
+    }
+    let accounts = Arc::new(
+        StoreAccounts::new(runtime.pool.clone(), sealer.clone(), &config).with_shared_limit(),
+    );
+    let service = Arc::new(
+        Payments::new(runtime.pool.clone(), gateway, &config)
+            .with_limit(limit.clone())
+            .with_store_accounts(accounts.clone()),
+    );
     let mut runtime = payments::jobs(service.clone(), &config)
         .into_iter()
         .fold(runtime, Runtime::job);
@@ -34,6 +51,19 @@ async fn main() -> anyhow::Result<()> {
     if let Some(breaker) = service.policy().breaker() {
         runtime = runtime.check(service_kit::health::Check::breaker(breaker.clone()));
     }
+    // A store's own gateway account with its circuit open degrades readiness too.
+    runtime = runtime.check(service_kit::health::Check::degrading(
+        "gateway.stores",
+        move || {
+            let open = accounts.open_circuits();
+            async move {
+                match open {
+                    0 => Ok(()),
+                    n => Err(format!("circuit open for {n} store gateway account(s)")),
+                }
+            }
+        },
+    ));
     // Redis away: the local share of the limit serves, and readiness says so.
     runtime = runtime.check(service_kit::health::Check::degrading(
         "gateway.ratelimit",
@@ -42,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
             async move { degraded.map_or(Ok(()), Err) }
         },
     ));
-    let router = payments::router(runtime.pool.clone());
+    let router = payments::router(runtime.pool.clone(), sealer);
     let consumers = payments::consumers(service);
     runtime
         .run(

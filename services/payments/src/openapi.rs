@@ -57,6 +57,38 @@ pub fn document() -> Value {
                     "422": problem("Unknown status or malformed cursor")
                 }
             }},
+            "/admin/gateway": {
+                "get": {
+                    "operationId": "getGatewaySettings",
+                    "summary": "The store's gateway: provider, public key, the secret's last 4 characters (the platform's pagar.me account when not customised)",
+                    "security": admin.clone(),
+                    "responses": {
+                        "200": ok("The store's gateway settings", "GatewaySettings"),
+                        "401": problem("No admin key, or an unknown one")
+                    }
+                },
+                "put": {
+                    "operationId": "putGatewaySettings",
+                    "summary": "Charge through the store's own gateway account (the secret key is sealed at rest, never shown again)",
+                    "security": admin.clone(),
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": false,
+                        "required": ["provider", "secret_key", "public_key"],
+                        "properties": {
+                            "provider": {"type": "string", "enum": ["pagarme", "stripe"]},
+                            "secret_key": {"type": "string", "writeOnly": true,
+                                "description": "pagar.me: sk_…; Stripe: sk_test_… or sk_live_…"},
+                            "public_key": {"type": "string",
+                                "description": "pagar.me: pk_…; Stripe: pk_test_… or pk_live_…"}
+                        }
+                    }}}},
+                    "responses": {
+                        "200": ok("The saved settings, as GET shows them", "GatewaySettings"),
+                        "401": problem("No admin key, or an unknown one"),
+                        "422": problem("A field is missing, unknown or malformed (named in `errors`); nothing changed")
+                    }
+                }
+            },
             "/admin/transactions/{id}": {"get": {
                 "operationId": "getTransaction",
                 "summary": "One transaction with its history",
@@ -93,6 +125,14 @@ pub fn document() -> Value {
                         }
                     }}}
                 }]},
+                "GatewaySettings": {"type": "object",
+                    "required": ["provider", "public_key", "secret_key_last4", "customised"],
+                    "properties": {
+                        "provider": {"type": "string", "enum": ["pagarme", "stripe"]},
+                        "public_key": {"type": ["string", "null"]},
+                        "secret_key_last4": {"type": ["string", "null"]},
+                        "customised": {"type": "boolean", "description": "false: the platform's pagar.me account"}
+                    }},
                 "Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
                     "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
                     "detail": {"type": "string"}

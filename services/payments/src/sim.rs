@@ -1,14 +1,20 @@
-//! The gateway simulator: a real HTTP server speaking pagar.me's v5 shape under `/core/v5`,
-//! for development (`gateway-sim` binary, port 8090) and tests (in-process, port 0).
+//! The gateway simulator: a real HTTP server speaking pagar.me's v5 shape under `/core/v5` and
+//! Stripe's PaymentIntents under `/v1`, for development (`gateway-sim` binary, port 8090) and tests (in-process, port 0).
 //!
 //! - `POST /core/v5/tokens?appId=pk_…` tokenizes a card; `POST /core/v5/orders` charges a
 //!   token; `GET /core/v5/orders?code=` and `GET /core/v5/charges/{id}` look a charge up;
 //!   `DELETE /core/v5/charges/{id}` cancels it.
+//! - Stripe: `POST /v1/payment_intents` (form, `confirm=true`, Bearer `sk_test_…`/`sk_live_…`)
+//!   with `pm_card_visa` (succeeded) or `pm_card_chargeDeclined` (402 `card_error`, the intent
+//!   `requires_payment_method`); `GET /v1/payment_intents/{id}`,
+//!   `GET /v1/payment_intents/search?query=metadata['order_id']:'…'`,
+//!   `POST /v1/payment_intents/{id}/cancel`, `POST /v1/refunds` (`payment_intent`). Intents are
+//!   counted by `GET /_sim/charges?code=` (their `metadata[order_id]`) like pagar.me's charges.
 //! - pagar.me's test cards: `…0010` paid, `…0028` failed (not authorized), `…0036`
 //!   processing, then paid: the acquirer "confirms" it on the charge's next lookup.
 //! - `PUT /_sim/faults` `{"latency_ms", "error_rate", "rate_limit_per_s", "timeout_rate",
 //!   "outage", "seed"}` and `DELETE /_sim/faults`; `GET /_sim/charges?code=` counts the
-//!   charges really made for an order.
+//!   charges really made for an order and names the secret key (account) each was made with.
 //!
 //! Invariants:
 //! - A mutating call with an `Idempotency-Key` seen before answers the first answer again and
@@ -22,7 +28,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Form, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -63,6 +69,8 @@ struct SimCharge {
     /// `…0036`: paid on the next lookup.
     settles_on_lookup: bool,
     acquirer_return_code: &'static str,
+    /// The secret key the charge was made with (the account), for tests to check routing.
+    account: String,
 }
 
 #[derive(Debug)]
@@ -70,6 +78,8 @@ struct Sim {
     /// Token → the card's number (a test server; production never runs it).
     tokens: HashMap<String, String>,
     charges: HashMap<String, SimCharge>,
+    /// Stripe's PaymentIntents by id.
+    intents: HashMap<String, SimIntent>,
     /// Idempotency key → the first answer.
     answers: HashMap<String, (StatusCode, Value)>,
     faults: Faults,
@@ -96,6 +106,7 @@ impl Simulator {
             inner: Arc::new(Mutex::new(Sim {
                 tokens: HashMap::new(),
                 charges: HashMap::new(),
+                intents: HashMap::new(),
                 answers: HashMap::new(),
                 faults: Faults::default(),
                 rng: StdRng::seed_from_u64(0),
@@ -120,6 +131,11 @@ impl Simulator {
                 "/core/v5/charges/{id}",
                 get(get_charge).delete(cancel_charge),
             )
+            .route("/v1/payment_intents", post(create_intent))
+            .route("/v1/payment_intents/search", get(search_intents))
+            .route("/v1/payment_intents/{id}", get(get_intent))
+            .route("/v1/payment_intents/{id}/cancel", post(cancel_intent))
+            .route("/v1/refunds", post(create_refund))
             .layer(middleware::from_fn_with_state(self.clone(), faults));
         Router::new()
             .route("/_sim/faults", put(set_faults).delete(clear_faults))
@@ -187,15 +203,19 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "message": message }))).into_response()
 }
 
-/// pagar.me wants Basic auth with a secret key `sk_…` as the user.
-fn authorized(headers: &HeaderMap) -> bool {
-    use base64_lite::decode;
+/// pagar.me wants Basic auth with a secret key `sk_…` as the user and an empty password.
+fn basic_user(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(decode)
-        .is_some_and(|user_pass| user_pass.starts_with("sk_") && user_pass.ends_with(':'))
+        .and_then(base64_lite::decode)
+        .filter(|user_pass| user_pass.starts_with("sk_") && user_pass.ends_with(':'))
+        .map(|user_pass| user_pass.trim_end_matches(':').to_owned())
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    basic_user(headers).is_some()
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Option<String> {
@@ -282,22 +302,22 @@ async fn create_order(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if !authorized(&headers) {
+    let Some(account) = basic_user(&headers) else {
         return error(StatusCode::UNAUTHORIZED, "Authorization has been denied");
-    }
+    };
     let key = idempotency_key(&headers);
     let mut s = sim.lock();
     if let Some((status, answer)) = key.as_ref().and_then(|k| s.answers.get(k)) {
         return (*status, Json(answer.clone())).into_response();
     }
-    let (status, answer) = order_of(&mut s, &body);
+    let (status, answer) = order_of(&mut s, &body, account);
     if let Some(key) = key {
         s.answers.insert(key, (status, answer.clone()));
     }
     (status, Json(answer)).into_response()
 }
 
-fn order_of(s: &mut Sim, body: &Value) -> (StatusCode, Value) {
+fn order_of(s: &mut Sim, body: &Value, account: String) -> (StatusCode, Value) {
     let invalid = |m: &str| (StatusCode::UNPROCESSABLE_ENTITY, json!({ "message": m }));
     let Some(code) = body["code"].as_str() else {
         return invalid("code is required");
@@ -329,6 +349,7 @@ fn order_of(s: &mut Sim, body: &Value) -> (StatusCode, Value) {
         status: status.to_owned(),
         settles_on_lookup,
         acquirer_return_code,
+        account,
     };
     let id = format!("ch_{}", Uuid::new_v4().simple());
     let answer = order_json(&id, &charge);
@@ -436,8 +457,275 @@ async fn count_charges(
     Query(query): Query<CodeQuery>,
 ) -> Json<Value> {
     let s = sim.lock();
-    let charges = s.charges.values().filter(|c| c.code == query.code).count();
-    Json(json!({ "code": query.code, "charges": charges }))
+    let accounts: Vec<&str> = s
+        .charges
+        .values()
+        .filter(|c| c.code == query.code)
+        .map(|c| c.account.as_str())
+        .chain(
+            s.intents
+                .values()
+                .filter(|i| i.code == query.code)
+                .map(|i| i.account.as_str()),
+        )
+        .collect();
+    Json(json!({ "code": query.code, "charges": accounts.len(), "accounts": accounts }))
+}
+
+// ---- Stripe's PaymentIntents shape (`/v1`) ----
+
+/// One simulated PaymentIntent.
+#[derive(Debug, Clone)]
+struct SimIntent {
+    /// `metadata[order_id]`: what `/_sim/charges?code=` counts by.
+    code: String,
+    amount: i64,
+    currency: String,
+    status: &'static str,
+    /// `pm_card_chargeDeclined`: the decline code.
+    decline_code: Option<&'static str>,
+    refunded: bool,
+    account: String,
+}
+
+fn intent_json(id: &str, i: &SimIntent) -> Value {
+    json!({
+        "id": id,
+        "object": "payment_intent",
+        "amount": i.amount,
+        "amount_received": if i.status == "succeeded" { i.amount } else { 0 },
+        "currency": i.currency,
+        "status": i.status,
+        "capture_method": "automatic",
+        "metadata": { "order_id": i.code },
+        "last_payment_error": i.decline_code.map(|code| json!({
+            "type": "card_error", "code": "card_declined", "decline_code": code,
+        })),
+        "latest_charge": { "refunded": i.refunded },
+    })
+}
+
+fn stripe_error(status: StatusCode, kind: &str, message: &str) -> (StatusCode, Value) {
+    (
+        status,
+        json!({ "error": { "type": kind, "message": message } }),
+    )
+}
+
+/// Stripe wants `Authorization: Bearer sk_test_…` (or `sk_live_…`).
+fn bearer_account(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|k| k.starts_with("sk_test_") || k.starts_with("sk_live_"))
+        .map(str::to_owned)
+}
+
+fn unauthorized_stripe() -> Response {
+    let (status, body) = stripe_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_request_error",
+        "Invalid API Key provided",
+    );
+    (status, Json(body)).into_response()
+}
+
+/// Runs a mutating Stripe call once per (account, idempotency key): the same key answers the
+/// first answer again.
+fn once(
+    sim: &Simulator,
+    account: &str,
+    headers: &HeaderMap,
+    work: impl FnOnce(&mut Sim) -> (StatusCode, Value),
+) -> Response {
+    let key = idempotency_key(headers).map(|k| format!("stripe\n{account}\n{k}"));
+    let mut s = sim.lock();
+    if let Some((status, answer)) = key.as_ref().and_then(|k| s.answers.get(k)) {
+        return (*status, Json(answer.clone())).into_response();
+    }
+    let (status, answer) = work(&mut s);
+    if let Some(key) = key {
+        s.answers.insert(key, (status, answer.clone()));
+    }
+    (status, Json(answer)).into_response()
+}
+
+async fn create_intent(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let Some(account) = bearer_account(&headers) else {
+        return unauthorized_stripe();
+    };
+    once(&sim, &account.clone(), &headers, move |s| {
+        let invalid = |m: &str| stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", m);
+        let Some(amount) = form
+            .get("amount")
+            .and_then(|a| a.parse::<i64>().ok())
+            .filter(|a| *a > 0)
+        else {
+            return invalid("amount must be a positive integer (minor units)");
+        };
+        let Some(currency) = form.get("currency").filter(|c| c.len() == 3) else {
+            return invalid("currency is required");
+        };
+        if form.get("confirm").map(String::as_str) != Some("true") {
+            return invalid("only confirm=true is simulated");
+        }
+        let (status, decline_code) = match form.get("payment_method").map(String::as_str) {
+            Some("pm_card_visa") => ("succeeded", None),
+            Some("pm_card_chargeDeclined") => ("requires_payment_method", Some("generic_decline")),
+            _ => return invalid("No such PaymentMethod"),
+        };
+        let intent = SimIntent {
+            code: form.get("metadata[order_id]").cloned().unwrap_or_default(),
+            amount,
+            currency: currency.clone(),
+            status,
+            decline_code,
+            refunded: false,
+            account,
+        };
+        let id = format!("pi_{}", Uuid::new_v4().simple());
+        let answer = intent_json(&id, &intent);
+        s.intents.insert(id, intent);
+        match decline_code {
+            None => (StatusCode::OK, answer),
+            Some(code) => (
+                StatusCode::PAYMENT_REQUIRED,
+                json!({ "error": {
+                    "type": "card_error", "code": "card_declined", "decline_code": code,
+                    "message": "Your card was declined.", "payment_intent": answer,
+                }}),
+            ),
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    query: String,
+}
+
+/// Only the search Summit makes: `metadata['order_id']:'<code>'`.
+async fn search_intents(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Query(query): Query<SearchQuery>,
+) -> Response {
+    let Some(account) = bearer_account(&headers) else {
+        return unauthorized_stripe();
+    };
+    let Some(code) = query
+        .query
+        .strip_prefix("metadata['order_id']:'")
+        .and_then(|rest| rest.strip_suffix('\''))
+    else {
+        let (status, body) = stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "unsupported search query",
+        );
+        return (status, Json(body)).into_response();
+    };
+    let s = sim.lock();
+    let data: Vec<Value> = s
+        .intents
+        .iter()
+        .filter(|(_, i)| i.code == code && i.account == account)
+        .map(|(id, i)| intent_json(id, i))
+        .collect();
+    Json(json!({ "object": "search_result", "data": data, "has_more": false })).into_response()
+}
+
+async fn get_intent(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(account) = bearer_account(&headers) else {
+        return unauthorized_stripe();
+    };
+    let s = sim.lock();
+    match s.intents.get(&id).filter(|i| i.account == account) {
+        Some(intent) => Json(intent_json(&id, intent)).into_response(),
+        None => {
+            let (status, body) = stripe_error(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "No such payment_intent",
+            );
+            (status, Json(body)).into_response()
+        }
+    }
+}
+
+async fn cancel_intent(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(account) = bearer_account(&headers) else {
+        return unauthorized_stripe();
+    };
+    once(&sim, &account.clone(), &headers, move |s| {
+        match s.intents.get_mut(&id).filter(|i| i.account == account) {
+            None => stripe_error(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "No such payment_intent",
+            ),
+            Some(intent) if matches!(intent.status, "succeeded" | "canceled") => stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "You cannot cancel this PaymentIntent because it has a status of succeeded or canceled",
+            ),
+            Some(intent) => {
+                intent.status = "canceled";
+                (StatusCode::OK, intent_json(&id, intent))
+            }
+        }
+    })
+}
+
+async fn create_refund(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let Some(account) = bearer_account(&headers) else {
+        return unauthorized_stripe();
+    };
+    once(&sim, &account.clone(), &headers, move |s| {
+        let id = form.get("payment_intent").cloned().unwrap_or_default();
+        match s.intents.get_mut(&id).filter(|i| i.account == account) {
+            Some(intent) if intent.status == "succeeded" && !intent.refunded => {
+                intent.refunded = true;
+                (
+                    StatusCode::OK,
+                    json!({
+                        "id": format!("re_{}", Uuid::new_v4().simple()),
+                        "object": "refund",
+                        "amount": intent.amount,
+                        "payment_intent": id,
+                        "status": "succeeded",
+                    }),
+                )
+            }
+            Some(_) => stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "This PaymentIntent has no captured charge to refund, or it was refunded already",
+            ),
+            None => stripe_error(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "No such payment_intent",
+            ),
+        }
+    })
 }
 
 /// The few lines of standard base64 decoding Basic auth needs.

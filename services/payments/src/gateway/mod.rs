@@ -1,5 +1,5 @@
 //! The seam between payments and a card gateway: one [`Gateway`] trait, one adapter per API
-//! shape ([`pagarme`]), and the mapping of a gateway's charge statuses onto ours
+//! shape ([`pagarme`], [`stripe`]), and the mapping of a gateway's charge statuses onto ours
 //! ([`ChargeStatus::ours`]).
 //!
 //! Invariants:
@@ -10,6 +10,7 @@
 //! - Secrets and card tokens are `secrecy` types: `Debug` never prints them, nothing logs them.
 
 pub mod pagarme;
+pub mod stripe;
 
 use std::future::Future;
 
@@ -20,6 +21,7 @@ use uuid::Uuid;
 use crate::payment::Status;
 
 pub use pagarme::PagarMe;
+pub use stripe::Stripe;
 
 /// The idempotency key of an order's charge: derived from the order, so every attempt, every
 /// redelivery and every process sends the same one.
@@ -130,6 +132,41 @@ impl Classify for GatewayError {
                 ..
             } => classify_status(*status, retry_after.as_deref()),
             GatewayError::Decode(_) => Class::Permanent,
+        }
+    }
+}
+
+/// One of the adapters, chosen at run time by a store's settings. Each call is boxed: the
+/// adapters' futures are large, and an enum of them inline overflows a test thread's stack.
+#[derive(Debug, Clone)]
+pub enum AnyGateway {
+    PagarMe(PagarMe),
+    Stripe(Stripe),
+}
+
+impl Gateway for AnyGateway {
+    async fn charge(&self, request: &ChargeRequest) -> Result<GatewayCharge, GatewayError> {
+        match self {
+            AnyGateway::PagarMe(g) => Box::pin(g.charge(request)).await,
+            AnyGateway::Stripe(g) => Box::pin(g.charge(request)).await,
+        }
+    }
+
+    async fn find_by_code(&self, code: &str) -> Result<Option<GatewayCharge>, GatewayError> {
+        match self {
+            AnyGateway::PagarMe(g) => Box::pin(g.find_by_code(code)).await,
+            AnyGateway::Stripe(g) => Box::pin(g.find_by_code(code)).await,
+        }
+    }
+
+    async fn cancel(
+        &self,
+        charge_id: &str,
+        idempotency_key: &str,
+    ) -> Result<GatewayCharge, GatewayError> {
+        match self {
+            AnyGateway::PagarMe(g) => Box::pin(g.cancel(charge_id, idempotency_key)).await,
+            AnyGateway::Stripe(g) => Box::pin(g.cancel(charge_id, idempotency_key)).await,
         }
     }
 }

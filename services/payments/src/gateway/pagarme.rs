@@ -75,7 +75,8 @@ struct Orders {
 
 fn unreachable(error: &reqwest::Error) -> GatewayError {
     // The URL is ours and carries no secret (Basic auth travels in a header).
-    GatewayError::Unreachable(error.to_string())
+    // With its causes (connect refused, TLS handshake, …), for the history.
+    GatewayError::Unreachable(service_kit::problem::cause_chain(error))
 }
 
 async fn read<T: serde::de::DeserializeOwned>(

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::helpers::{DECLINED, PAID, World};
 
-async fn store(world: &World, id: Uuid) -> anyhow::Result<String> {
+pub async fn store(world: &World, id: Uuid) -> anyhow::Result<String> {
     let key = AdminKey::generate();
     let raw = Envelope::new(
         Some(id),
@@ -43,10 +43,7 @@ async fn a_merchant_sees_its_transactions_and_their_history_only(
     let (raw, declined) = world.charge(DECLINED).await?;
     world.payments.charge(Some(&raw), &declined).await?;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let router = payments::router(world.app_pool.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = world.serve().await?;
     let http = reqwest::Client::new();
     let get = |path: &str, key: &str| http.get(format!("{url}{path}")).bearer_auth(key).send();
 
@@ -106,7 +103,7 @@ async fn a_merchant_sees_its_transactions_and_their_history_only(
         .as_object()
         .map(|p| p.keys().cloned().collect())
         .unwrap_or_default();
-    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert_eq!(paths.len(), 3, "{paths:?}");
     for path in paths {
         let served = get(&path.replace("{id}", &id), &key).await?;
         assert_eq!(served.status(), StatusCode::OK, "{path}");

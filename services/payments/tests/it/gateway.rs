@@ -160,3 +160,29 @@ async fn latency_beyond_the_timeout_is_a_timeout_of_the_policy() -> anyhow::Resu
     assert!(matches!(result, Err(PolicyError::Timeout(_))), "{result:?}");
     Ok(())
 }
+
+/// `https://` gateways are spoken to over TLS (reqwest with rustls): against a server that is not
+/// TLS the call fails in the handshake, not for an unsupported scheme as a TLS-less client does.
+#[tokio::test]
+async fn an_https_gateway_is_reached_over_tls() -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let _ = socket.write_all(b"HTTP/1.1 400 Not TLS\r\n\r\n").await;
+        }
+    });
+    let gateway = PagarMe::new(
+        format!("https://{addr}/core/v5"),
+        SecretString::from("sk_test_summit".to_owned()),
+    )?;
+    let error = gateway.find_by_code("any").await.unwrap_err();
+    let GatewayError::Unreachable(message) = error else {
+        panic!("a TLS failure is no answer: {error:?}");
+    };
+    // rustls read the plain-HTTP answer as a TLS record: the handshake was attempted.
+    assert!(message.contains("InvalidContentType"), "{message}");
+    assert!(!message.contains("scheme"), "{message}");
+    Ok(())
+}

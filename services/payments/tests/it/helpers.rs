@@ -64,6 +64,25 @@ impl Sim {
             .ok_or_else(|| anyhow::anyhow!("no token in {response}"))
     }
 
+    /// The secret keys (accounts) the gateway's charges for an order were made with.
+    pub async fn accounts(&self, code: &str) -> anyhow::Result<Vec<String>> {
+        let response: Value = self
+            .http
+            .get(format!("{}/_sim/charges", self.url))
+            .query(&[("code", code)])
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(response["accounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect())
+    }
+
     /// How many charges the gateway really made for an order.
     pub async fn charges(&self, code: &str) -> anyhow::Result<u64> {
         let response: Value = self
@@ -109,6 +128,8 @@ pub struct World {
     pub sim: Sim,
     pub payments: std::sync::Arc<payments::charges::Payments<PagarMe>>,
     pub store: uuid::Uuid,
+    /// Seals stores' gateway secrets (the development key).
+    pub sealer: std::sync::Arc<payments::settings::Sealer>,
 }
 
 /// Short limits so a gateway that is away is found out in milliseconds, not seconds.
@@ -147,18 +168,36 @@ impl World {
     ) -> anyhow::Result<Self> {
         payments::migrator().run(&pool).await?;
         let app_pool = app_pool(&pool).await?;
-        let payments = std::sync::Arc::new(payments::charges::Payments::new(
+        let mut config = config;
+        config.pagarme_base_url = sim.base();
+        config.stripe_base_url.clone_from(&sim.url);
+        let sealer = std::sync::Arc::new(payments::settings::Sealer::development());
+        let accounts = std::sync::Arc::new(payments::accounts::StoreAccounts::new(
             app_pool.clone(),
-            gateway,
+            sealer.clone(),
             &config,
         ));
+        let payments = std::sync::Arc::new(
+            payments::charges::Payments::new(app_pool.clone(), gateway, &config)
+                .with_store_accounts(accounts),
+        );
         Ok(Self {
             pool,
             app_pool,
             sim,
             payments,
             store: uuid::Uuid::now_v7(),
+            sealer,
         })
+    }
+
+    /// The HTTP API on port 0; its base URL.
+    pub async fn serve(&self) -> anyhow::Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let router = payments::router(self.app_pool.clone(), self.sealer.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Ok(url)
     }
 
     /// A charge command for a new order, paid with `card`, in its envelope.
@@ -166,19 +205,29 @@ impl World {
         &self,
         card: &str,
     ) -> anyhow::Result<(contracts::RawEnvelope, contracts::payments::Charge)> {
+        let token = self.sim.token(card).await?;
+        Ok(self.charge_with(self.store, token))
+    }
+
+    /// A charge command for a new order of `store`, paid with `payment_token` as it is.
+    pub fn charge_with(
+        &self,
+        store: uuid::Uuid,
+        payment_token: String,
+    ) -> (contracts::RawEnvelope, contracts::payments::Charge) {
         let command = contracts::payments::Charge {
             order_id: uuid::Uuid::now_v7(),
-            store_id: self.store,
+            store_id: store,
             amount_minor: 15_990,
             currency: "BRL".into(),
             customer: contracts::payments::Customer {
                 email: "maria@example.com".into(),
                 name: Some("Maria Silva".into()),
             },
-            payment_token: self.sim.token(card).await?,
+            payment_token,
         };
-        let raw = contracts::Envelope::new(Some(self.store), command.clone()).into_raw();
-        Ok((raw, command))
+        let raw = contracts::Envelope::new(Some(store), command.clone()).into_raw();
+        (raw, command)
     }
 
     pub async fn status(&self, order_id: uuid::Uuid) -> anyhow::Result<String> {

@@ -8,3 +8,5 @@ mod drill;
 mod gateway;
 mod helpers;
 mod ratelimit;
+mod settings;
+mod stripe;
