@@ -278,10 +278,9 @@ async fn move_status(
     from: &str,
     to: &str,
 ) -> Result<Json<Summary>, Problem> {
-    let row = store::set_status(&api.pool, message_id, from, to)
-        .await?
-        .ok_or_else(|| Problem::not_found("failure"))?;
-    if row.status != to {
+    let (moved, row) = store::set_status(&api.pool, message_id, from, to).await?;
+    let row = row.ok_or_else(|| Problem::not_found("failure"))?;
+    if !moved {
         return Err(Problem::conflict(format!(
             "the failure is {}, not {from}",
             row.status

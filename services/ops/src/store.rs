@@ -234,21 +234,23 @@ pub async fn get(pool: &PgPool, message_id: &str) -> Result<Option<Row>, sqlx::E
         .await
 }
 
-/// Moves a row from status `from` to `to`; the row as it is now, or `None` if there is no such
-/// message. The caller compares the status to see whether it moved.
+/// Moves a row from status `from` to `to`: whether it moved, and the row as it is now (`None`:
+/// no such message).
 pub async fn set_status(
     pool: &PgPool,
     message_id: &str,
     from: &str,
     to: &str,
-) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query(
+) -> Result<(bool, Option<Row>), sqlx::Error> {
+    let moved = sqlx::query(
         "UPDATE failures SET status = $3, status_at = now() WHERE message_id = $1 AND status = $2",
     )
     .bind(message_id)
     .bind(from)
     .bind(to)
     .execute(pool)
-    .await?;
-    get(pool, message_id).await
+    .await?
+    .rows_affected()
+        > 0;
+    Ok((moved, get(pool, message_id).await?))
 }

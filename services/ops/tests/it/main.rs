@@ -1,1 +1,7 @@
-//! placeholder
+//! Ops against real PostgreSQL (a database per test) and RabbitMQ (a vhost per test): real
+//! messages dead-lettered by the bus's own consumer runtime, parked, browsed, retried.
+#![allow(clippy::unwrap_used)]
+
+mod failures;
+mod helpers;
+mod retries;
