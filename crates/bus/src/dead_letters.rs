@@ -40,7 +40,8 @@ pub struct DeadLetter {
     pub queue: Option<String>,
     pub correlation_id: Option<String>,
     /// Every header, as JSON: strings stay strings, integers numbers, `x-death` an array of
-    /// objects (timestamps as seconds since the epoch), bytes as lossy UTF-8.
+    /// objects (timestamps as seconds since the epoch), bytes as lossy UTF-8. Not the quorum
+    /// queue's `x-delivery-count`, which changes with every look.
     pub headers: BTreeMap<String, serde_json::Value>,
     /// Whether the broker delivered it before (a parking store's earlier try did not commit).
     pub redelivered: bool,
@@ -71,6 +72,9 @@ impl DeadLetter {
                 .map(|t| {
                     t.inner()
                         .iter()
+                        // The quorum queue's own redelivery counter: it changes with every
+                        // look, and says nothing about the failure.
+                        .filter(|(k, _)| k.as_str() != "x-delivery-count")
                         .map(|(k, v)| (k.to_string(), json(v)))
                         .collect()
                 })
