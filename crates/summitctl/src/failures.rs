@@ -36,9 +36,17 @@ pub enum Action {
         #[arg(long)]
         json: bool,
     },
-    /// Send a parked failure back to the queue it came from (same message id); confirmed by
-    /// the broker before it is marked retried.
-    Retry { message_id: String },
+    /// Send parked failures back to the queues they came from (same message ids). One by its
+    /// id (confirmed by the broker before it is marked retried), or every one matching the
+    /// filters, in the background at `--rate` a second (ask again to resume).
+    Retry {
+        message_id: Option<String>,
+        #[command(flatten)]
+        filters: Filters,
+        /// Messages a second for a bulk retry (default: the service's, 10).
+        #[arg(long)]
+        rate: Option<f64>,
+    },
 }
 
 #[derive(Args, Default)]
@@ -124,13 +132,9 @@ impl Client {
             .await
     }
 
-    async fn post(&self, path: &str) -> anyhow::Result<Value> {
-        self.call(
-            self.http
-                .post(format!("{}{path}", self.base))
-                .json(&serde_json::json!({})),
-        )
-        .await
+    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.call(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
     }
 }
 
@@ -175,15 +179,49 @@ pub async fn run(action: Option<Action>) -> anyhow::Result<()> {
                 print!("{}", show(&failure)?);
             }
         }
-        Action::Retry { message_id } => {
+        Action::Retry {
+            message_id: Some(message_id),
+            ..
+        } => {
             let row = client
-                .post(&format!("/ops/failures/{}/retry", segment(&message_id)))
+                .post(
+                    &format!("/ops/failures/{}/retry", segment(&message_id)),
+                    &serde_json::json!({}),
+                )
                 .await?;
             println!(
                 "retried message_id={} queue={} retries={}",
                 text(&row["message_id"]),
                 text(&row["queue"]),
                 text(&row["retry_count"])
+            );
+        }
+        Action::Retry {
+            message_id: None,
+            filters,
+            rate,
+        } => {
+            let mut body: serde_json::Map<String, Value> = filters
+                .query()
+                .into_iter()
+                .filter(|(k, _)| *k != "status")
+                .map(|(k, v)| (k.to_owned(), Value::String(v)))
+                .collect();
+            if body.is_empty() {
+                bail!(
+                    "name a message id, or at least one filter (--queue, --type, --kind, --tenant, --since, --grep)"
+                );
+            }
+            if let Some(rate) = rate {
+                body.insert("rate_per_s".to_owned(), serde_json::json!(rate));
+            }
+            let started = client
+                .post("/ops/failures/retry", &Value::Object(body))
+                .await?;
+            println!(
+                "retrying matched={} rate_per_s={} (in the background; asking again resumes)",
+                text(&started["matched"]),
+                text(&started["rate_per_s"])
             );
         }
     }

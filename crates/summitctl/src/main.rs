@@ -9,6 +9,7 @@
 //! summitctl failures list --tenant <store> --grep card --json
 //! summitctl failures show <message-id>
 //! summitctl failures retry <message-id>
+//! summitctl failures retry --queue payments.commands --kind rejected --rate 5
 //! ```
 //!
 //! `dlq` and `events` talk to the broker, `AMQP_URL` (default: the local one). Peeking leaves

@@ -125,7 +125,7 @@ async fn failures_are_grouped_listed_shown_and_retried_from_the_command_line(
     let ops = start(&pool).await?;
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
     let first = dead_letter(&ops, a, "tok_cli_one").await?;
-    dead_letter(&ops, b, "tok_cli_two").await?;
+    let second = dead_letter(&ops, b, "tok_cli_two").await?;
     let start = Instant::now();
     loop {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM failures")
@@ -192,6 +192,39 @@ async fn failures_are_grouped_listed_shown_and_retried_from_the_command_line(
     let (code, _, err) = summitctl(&ops.url, TOKEN, &["failures", "retry", &id]).await;
     assert_eq!(code, 1, "retrying it again is refused (409)");
     assert!(err.contains("409"), "{err}");
+
+    // The rest by filter, at a rate: the tenant's one goes back.
+    let (code, out, err) = summitctl(
+        &ops.url,
+        TOKEN,
+        &[
+            "failures",
+            "retry",
+            "--tenant",
+            &b.to_string(),
+            "--rate",
+            "20",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("matched=1"), "{out}");
+    let start = Instant::now();
+    let back = loop {
+        let taken = ops.bus.take(QUEUE, 10).await?;
+        if !taken.is_empty() {
+            break taken;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "never back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        back[0].message_id.as_deref(),
+        Some(second.id.to_string().as_str())
+    );
+    let (code, _, err) = summitctl(&ops.url, TOKEN, &["failures", "retry"]).await;
+    assert_eq!(code, 1, "no id and no filter is refused");
+    assert!(err.contains("at least one filter"), "{err}");
 
     // A wrong token: exit code 1, the 401 said.
     let (code, _, err) = summitctl(&ops.url, "wrong", &["failures"]).await;
