@@ -34,8 +34,8 @@ pub use config::OpsConfig;
 pub const PORT: u16 = 8085;
 
 /// Every work queue of the platform (each service's `topology()`); ops drains `<queue>.dlq` of
-/// each. The one place this list lives: a new work queue is added here too (or named in
-/// `OPS_QUEUES`).
+/// each. The one place this list lives: a new work queue is added here too (a test compares it
+/// with the services' `topology()`; `OPS_QUEUES` overrides it at run time).
 pub const WORK_QUEUES: &[&str] = &[
     // catalog
     "catalog.commands",
