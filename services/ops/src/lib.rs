@@ -14,10 +14,12 @@
 //! - [`retry`]: sending a parked message back to the queue it came from (confirmed, mandatory,
 //!   the same message id) before its row says `retried`; bulk retries at a set rate.
 //! - [`http`]: `/ops/…`, behind `Authorization: Bearer <OPS_TOKEN>`.
+//! - [`metrics`]: `summit_parked_failures{queue, type, kind}` on `/metrics`.
 //! - [`config`]: ops' settings from the environment.
 
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod parking;
 pub mod retry;
 pub mod store;

@@ -1,4 +1,4 @@
-//! The ops service binary: config, runtime, router, dead-letter consumers, run.
+//! The ops service binary: config, runtime, router, dead-letter consumers, gauges, run.
 
 use service_kit::Runtime;
 
@@ -14,6 +14,11 @@ async fn main() -> anyhow::Result<()> {
         default_rate_per_s: config.default_rate_per_s,
     });
     let consumers = ops::consumers(&runtime.pool, &config.queues);
+    tokio::spawn(ops::metrics::export(
+        runtime.pool.clone(),
+        std::time::Duration::from_secs(15),
+        runtime.shutdown.clone(),
+    ));
     runtime
         .run(
             &ops::migrator(),

@@ -231,3 +231,31 @@ async fn a_wrong_or_missing_operator_token_is_401(pool: PgPool) -> anyhow::Resul
     assert_eq!(ok.status(), 200);
     Ok(())
 }
+
+#[sqlx::test(migrations = false)]
+async fn parked_failures_are_gauged_by_group(pool: PgPool) -> anyhow::Result<()> {
+    let w = World::start(pool).await?;
+    let failing = w.failing(PAYMENTS);
+    let charge = w.charge(Uuid::now_v7(), "tok_gauge").await?;
+    w.wait_for_rows(1).await;
+    failing.stop().await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/metrics", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, service_kit::metrics::router()).await });
+    let line = r#"summit_parked_failures{queue="payments.commands",type="payments.charge",kind="rejected"}"#;
+    let mut previous = std::collections::BTreeSet::new();
+    ops::metrics::refresh(&w.pool, &mut previous).await?;
+    let body = reqwest::get(&url).await?.text().await?;
+    assert!(body.contains(&format!("{line} 1")), "{body}");
+
+    // Discarded: the group empties and reads 0.
+    let r = w
+        .post(&format!("/ops/failures/{}/discard", charge.id), &json!({}))
+        .await?;
+    assert_eq!(r.status(), 200);
+    ops::metrics::refresh(&w.pool, &mut previous).await?;
+    let body = reqwest::get(&url).await?.text().await?;
+    assert!(body.contains(&format!("{line} 0")), "{body}");
+    Ok(())
+}
