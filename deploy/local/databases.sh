@@ -21,7 +21,7 @@ as_postgres() {
 
 psql_admin() { as_postgres psql -qAt -v ON_ERROR_STOP=1 -d postgres "$@"; }
 
-for service in catalog checkout payments notifications; do
+for service in catalog checkout payments notifications ops; do
   service="$prefix$service"
   psql_admin -c "
     DO \$\$ BEGIN
@@ -36,4 +36,4 @@ for service in catalog checkout payments notifications; do
   psql_admin -c "REVOKE CONNECT ON DATABASE $service FROM PUBLIC;
                  GRANT CONNECT ON DATABASE $service TO $service;" >/dev/null
 done
-echo "databases: ${prefix}catalog, ${prefix}checkout, ${prefix}payments, ${prefix}notifications (one role each)"
+echo "databases: ${prefix}catalog, ${prefix}checkout, ${prefix}payments, ${prefix}notifications, ${prefix}ops (one role each)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts every service on its port (docs/design.md) against the local servers, each with its
 # own database and role (the environment deploy/local/service-env.sh prints: for notifications
-# also SMTP_URL at the local maildev and WEBHOOK_ALLOW_PRIVATE=true — and nothing
+# also SMTP_URL at the local maildev and WEBHOOK_ALLOW_PRIVATE=true, for ops a local operator
+# token OPS_TOKEN — and nothing
 # inherited: `make test`'s superuser DATABASE_URL must not reach a service), waits until each
 # is ready, prints where each listens, and stops them (and nothing else) on Ctrl-C.
 set -euo pipefail
@@ -15,7 +16,7 @@ if ! flock -n 9; then
   exit 1
 fi
 
-services=(catalog checkout payments notifications)
+services=(catalog checkout payments notifications ops)
 # A service's environment, one NAME=value a line; and its port.
 service_env() { bash deploy/local/service-env.sh "$1"; }
 port_of() { service_env "$1" | sed -n 's/^PORT=//p'; }
@@ -72,5 +73,6 @@ for name in "${services[@]}"; do
   fi
 done
 echo "Mail sent by notifications: http://127.0.0.1:1080 (maildev)."
+echo "Dead letters parked by ops: OPS_TOKEN=$(service_env ops | sed -n 's/^OPS_TOKEN=//p') summitctl failures."
 echo "RabbitMQ management: http://127.0.0.1:15672 (guest/guest). Ctrl-C stops Summit."
 wait "${pids[@]}"

@@ -11,14 +11,16 @@
 #                     get databases and roles of their own
 #   SUMMIT_DB_HOST, SUMMIT_DB_PORT  the PostgreSQL server (default 127.0.0.1:5432)
 #   SUMMIT_SMTP_URL   notifications' SMTP server (default the local sink, smtp://127.0.0.1:2525)
+#   SUMMIT_OPS_TOKEN  ops' operator token (default `local-ops-token`: local runs only)
 set -euo pipefail
 
-service=${1:?usage: service-env.sh catalog|checkout|payments|notifications}
+service=${1:?usage: service-env.sh catalog|checkout|payments|notifications|ops}
 case "$service" in
   catalog) port=8081 ;;
   checkout) port=8082 ;;
   payments) port=8083 ;;
   notifications) port=8084 ;;
+  ops) port=8085 ;;
   *) echo "service-env.sh: unknown service $service" >&2; exit 2 ;;
 esac
 
@@ -34,4 +36,8 @@ if [ "$service" = notifications ]; then
   # webhook endpoints may be http:// and on loopback or a private network — local runs only.
   echo "SMTP_URL=${SUMMIT_SMTP_URL:-smtp://127.0.0.1:2525}"
   echo "WEBHOOK_ALLOW_PRIVATE=true"
+fi
+if [ "$service" = ops ]; then
+  # The operator token of /ops and `summitctl failures` (OPS_TOKEN there too).
+  echo "OPS_TOKEN=${SUMMIT_OPS_TOKEN:-local-ops-token}"
 fi

@@ -135,6 +135,19 @@ impl Bus {
             retries,
             switch: KillSwitch::new(queue, config.pause),
         });
+        self.run_consumer(runtime, config, shutdown).await
+    }
+
+    /// The subscription loop shared by every kind of consumer: subscribes, pumps deliveries
+    /// into `runtime`, follows connection replacements, and drains in-flight work on shutdown.
+    pub(crate) async fn run_consumer<P: Process>(
+        self: &Arc<Self>,
+        runtime: Arc<P>,
+        config: ConsumerConfig,
+        shutdown: CancellationToken,
+    ) -> Result<(), BusError> {
+        let queue = runtime.queue().to_owned();
+        let queue = queue.as_str();
         let in_flight = TaskTracker::new();
         // One subscription per connection generation: when the bus replaces a lost connection,
         // subscribe again on the new one. Deliveries in flight on the old one are redelivered
@@ -149,9 +162,15 @@ impl Bus {
                 }
             };
             if let Some((channel, tag, mut deliveries)) = subscribed {
-                let stopped = runtime
-                    .pump(&mut deliveries, generation, &in_flight, &shutdown)
-                    .await;
+                let stopped = pump(
+                    &runtime,
+                    self,
+                    &mut deliveries,
+                    generation,
+                    &in_flight,
+                    &shutdown,
+                )
+                .await;
                 if stopped {
                     if let Err(error) = channel
                         .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
@@ -200,45 +219,52 @@ impl Bus {
     }
 }
 
-impl<H: Handler> Runtime<H> {
-    /// Takes deliveries until `shutdown` (true), or until the subscription ends with its
-    /// connection or the bus replaces the connection of `generation` (false).
-    async fn pump(
-        self: &Arc<Self>,
-        deliveries: &mut lapin::Consumer,
-        generation: u64,
-        in_flight: &TaskTracker,
-        shutdown: &CancellationToken,
-    ) -> bool {
-        let replaced = self.bus.next_generation(generation, shutdown);
-        tokio::pin!(replaced);
-        loop {
-            if let Some(pause) = self.switch.pause_left() {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return true,
-                    _ = tokio::time::sleep(pause) => {}
-                }
-            }
+/// What the subscription loop hands each delivery to: the handler runtime of a work queue, or
+/// the dead-letter runtime of a `.dlq` ([`crate::dead_letters`]).
+pub(crate) trait Process: Send + Sync + 'static {
+    fn queue(&self) -> &str;
+    fn switch(&self) -> &KillSwitch;
+    fn process(&self, delivery: Delivery) -> impl Future<Output = ()> + Send;
+}
+
+/// Takes deliveries until `shutdown` (true), or until the subscription ends with its
+/// connection or the bus replaces the connection of `generation` (false).
+async fn pump<P: Process>(
+    runtime: &Arc<P>,
+    bus: &Bus,
+    deliveries: &mut lapin::Consumer,
+    generation: u64,
+    in_flight: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> bool {
+    let replaced = bus.next_generation(generation, shutdown);
+    tokio::pin!(replaced);
+    loop {
+        if let Some(pause) = runtime.switch().pause_left() {
             tokio::select! {
                 _ = shutdown.cancelled() => return true,
-                // A connection that went silent never ends its stream: follow the bus instead.
-                _ = &mut replaced => return shutdown.is_cancelled(),
-                next = deliveries.next() => match next {
-                    // Half-open: while tripped, one delivery at a time decides whether to resume.
-                    Some(Ok(delivery)) if self.switch.is_tripped() => {
-                        self.process(delivery).await;
-                    }
-                    Some(Ok(delivery)) => {
-                        let runtime = self.clone();
-                        in_flight.spawn(async move { runtime.process(delivery).await });
-                    }
-                    Some(Err(error)) => {
-                        tracing::warn!(%error, queue = %self.queue, "consumer interrupted");
-                        return false;
-                    }
-                    None => return false,
-                },
+                _ = tokio::time::sleep(pause) => {}
             }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return true,
+            // A connection that went silent never ends its stream: follow the bus instead.
+            _ = &mut replaced => return shutdown.is_cancelled(),
+            next = deliveries.next() => match next {
+                // Half-open: while tripped, one delivery at a time decides whether to resume.
+                Some(Ok(delivery)) if runtime.switch().is_tripped() => {
+                    runtime.process(delivery).await;
+                }
+                Some(Ok(delivery)) => {
+                    let runtime = runtime.clone();
+                    in_flight.spawn(async move { runtime.process(delivery).await });
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, queue = %runtime.queue(), "consumer interrupted");
+                    return false;
+                }
+                None => return false,
+            },
         }
     }
 }
@@ -253,8 +279,22 @@ struct Runtime<H> {
     switch: KillSwitch,
 }
 
-impl<H: Handler> Runtime<H> {
+impl<H: Handler> Process for Runtime<H> {
+    fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    fn switch(&self) -> &KillSwitch {
+        &self.switch
+    }
+
     async fn process(&self, delivery: Delivery) {
+        self.process_delivery(delivery).await;
+    }
+}
+
+impl<H: Handler> Runtime<H> {
+    async fn process_delivery(&self, delivery: Delivery) {
         let table = delivery.properties.headers().as_ref();
         if headers::has(table, headers::DEAD_LETTER) {
             // Our own copy on its way out: let RabbitMQ dead-letter it (and add x-death).
@@ -440,7 +480,7 @@ fn count(queue: &str, outcome: &'static str) {
 
 /// An ack that fails (the channel died) is not an error of ours: the broker redelivers the
 /// message and the handler's inbox absorbs it.
-fn settle(result: Result<bool, lapin::Error>) {
+pub(crate) fn settle(result: Result<bool, lapin::Error>) {
     if let Err(error) = result {
         tracing::debug!(%error, "acknowledgement lost with its channel; the broker will redeliver");
     }

@@ -32,7 +32,7 @@ pub mod topology;
 
 pub use connection::{Bus, BusConfig};
 pub use consumer::{ConsumerConfig, Handler, Incoming, Outcome};
-pub use dead_letters::DeadLetter;
+pub use dead_letters::{DeadLetter, DeadLetterHandler};
 pub use inspect::Peeked;
 pub use publisher::{Outgoing, PublishError, Publisher};
 pub use retry::{Retry, RetryQueue, ScheduleError};

@@ -39,4 +39,4 @@ pub use health::{Check, Impact};
 pub use jobs::{Job, JobError};
 pub use listening::Listening;
 pub use problem::{Problem, ProblemJson};
-pub use runtime::{Consumer, Runtime, ServiceError};
+pub use runtime::{BusSlot, Consumer, Runtime, ServiceError};

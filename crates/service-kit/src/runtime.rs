@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use bus::{Bus, ConsumerConfig, Handler, RetryQueue, Topology};
+use bus::{Bus, ConsumerConfig, DeadLetterHandler, Handler, RetryQueue, Topology};
 use outbox::{Relay, RelayConfig, Retries};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -73,6 +73,41 @@ impl Consumer {
             }),
         }
     }
+
+    /// A dead-letter queue drained into a parking store (the ops service): each letter acked
+    /// once `handler` has kept it. Restarted with backoff like any consumer.
+    pub fn dead_letters<H: DeadLetterHandler>(
+        dlq: &str,
+        handler: Arc<H>,
+        config: ConsumerConfig,
+    ) -> Self {
+        let dlq = dlq.to_owned();
+        Self {
+            start: Box::new(move |bus, _retries, shutdown| {
+                let dlq = dlq.clone();
+                let handler = handler.clone();
+                Box::pin(async move {
+                    let what = format!("dead-letter consumer of {dlq} stopped");
+                    while let Ok(Some(())) = resilience::retry_until_cancelled(
+                        &what,
+                        config.backoff,
+                        &shutdown,
+                        || {
+                            bus.consume_dead_letters(
+                                &dlq,
+                                handler.clone(),
+                                config,
+                                shutdown.clone(),
+                            )
+                        },
+                        |_| true,
+                    )
+                    .await
+                    {}
+                })
+            }),
+        }
+    }
 }
 
 /// A service being assembled: config and a lazy pool first, so routes can be built, then
@@ -86,7 +121,13 @@ pub struct Runtime {
     /// Dependency checks of the service's own for `/health/ready`, beside the database and
     /// broker ones ([`Runtime::check`]).
     checks: Vec<Check>,
+    /// The bus once connected, for routes that publish directly ([`Runtime::bus_slot`]).
+    bus_slot: BusSlot,
 }
+
+/// Where the runtime puts its bus once connected: empty until then (and while the broker has
+/// never answered), so a route that publishes directly answers 503 instead of waiting.
+pub type BusSlot = Arc<std::sync::OnceLock<Arc<Bus>>>;
 
 impl Runtime {
     pub fn new(name: &str, default_port: u16) -> Result<Self, ServiceError> {
@@ -102,6 +143,7 @@ impl Runtime {
             shutdown: shutdown_on_signal(),
             jobs: crate::jobs::housekeeping(),
             checks: Vec::new(),
+            bus_slot: BusSlot::default(),
         })
     }
 
@@ -117,6 +159,12 @@ impl Runtime {
     pub fn check(mut self, check: Check) -> Self {
         self.checks.push(check);
         self
+    }
+
+    /// The slot the bus lands in once connected: for routes that publish straight to the
+    /// broker (ops' retries) rather than through the outbox.
+    pub fn bus_slot(&self) -> BusSlot {
+        self.bus_slot.clone()
     }
 
     /// Binds the configured address (`PORT=0`: a port the system picks), then
@@ -151,6 +199,7 @@ impl Runtime {
             shutdown,
             jobs,
             checks,
+            bus_slot,
         } = self;
         let health = checks
             .into_iter()
@@ -182,6 +231,7 @@ impl Runtime {
             if let Some(bus) = Bus::connect_with_retry(&config.bus(), topology, &shutdown).await {
                 let bus = Arc::new(bus);
                 health.bus_connected(bus.clone());
+                let _ = bus_slot.set(bus.clone());
                 let relay = Relay::new(
                     pool.clone(),
                     bus.publisher().clone(),

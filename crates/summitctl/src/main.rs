@@ -5,10 +5,19 @@
 //! summitctl dlq replay notifications.checkout-events --max 100
 //! summitctl events                      # every domain event as it flows, until Ctrl-C
 //! summitctl events --exchange payments.events
+//! summitctl failures                    # parked dead letters, grouped (the ops service)
+//! summitctl failures list --tenant <store> --grep card --json
+//! summitctl failures show <message-id>
+//! summitctl failures retry <message-id>
+//! summitctl failures retry --queue payments.commands --kind rejected --rate 5
 //! ```
 //!
-//! The broker is `AMQP_URL` (default: the local one). Peeking leaves dead letters in place;
-//! replaying moves them back to their work queue, confirmed, restarting their attempts.
+//! `dlq` and `events` talk to the broker, `AMQP_URL` (default: the local one). Peeking leaves
+//! dead letters in place; replaying moves them back to their work queue, confirmed, restarting
+//! their attempts. `failures` talks to the ops service's parking store over HTTP: `OPS_URL`
+//! (default `http://127.0.0.1:8085`) with the operator token `OPS_TOKEN` (docs/ops.md).
+
+mod failures;
 
 use bus::{Bus, BusConfig, Topology};
 use clap::{Parser, Subcommand};
@@ -27,6 +36,11 @@ enum Command {
         /// One event exchange (default: all four).
         #[arg(long)]
         exchange: Option<String>,
+    },
+    /// Dead letters parked by the ops service: grouped (default), listed, shown, retried.
+    Failures {
+        #[command(subcommand)]
+        action: Option<failures::Action>,
     },
     /// Dead-letter queues: `<queue>.dlq` of a work queue.
     Dlq {
@@ -55,6 +69,9 @@ enum Dlq {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Failures { action } = cli.command {
+        return failures::run(action).await;
+    }
     // No topology of its own: the services declare the queues an operator works on.
     let bus = Bus::connect(&BusConfig::from_env("summitctl"), Topology::new()).await?;
     match cli.command {
@@ -114,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
             let moved = bus.replay_dead_letters(work_queue(&queue), max).await?;
             println!("replayed queue={} messages={moved}", work_queue(&queue));
         }
+        Command::Failures { .. } => unreachable!("answered above, without the broker"),
     }
     bus.close().await;
     Ok(())

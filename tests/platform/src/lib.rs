@@ -28,6 +28,9 @@ use tokio::task::JoinHandle;
 /// The four services and the queues each must declare.
 pub const SERVICES: [&str; 4] = ["catalog", "checkout", "payments", "notifications"];
 
+/// Every database (and role) deploy/local/databases.sh makes: the four services' and ops'.
+pub const DATABASES: [&str; 5] = ["catalog", "checkout", "payments", "notifications", "ops"];
+
 /// A started service binary. Killed on drop if still running.
 pub struct Service {
     pub name: String,
@@ -455,7 +458,7 @@ impl RunDatabases {
 
     pub async fn drop_now(&mut self) -> anyhow::Result<()> {
         let mut admin = PgConnection::connect(&admin_url()).await?;
-        for service in SERVICES {
+        for service in DATABASES {
             let name = self.name_of(service);
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS {name} WITH (FORCE)"

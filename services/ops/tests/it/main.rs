@@ -1,0 +1,8 @@
+//! Ops against real PostgreSQL (a database per test) and RabbitMQ (a vhost per test): real
+//! messages dead-lettered by the bus's own consumer runtime, parked, browsed, retried.
+#![allow(clippy::unwrap_used)]
+
+mod failures;
+mod helpers;
+mod retries;
+mod topology;
