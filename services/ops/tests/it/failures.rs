@@ -242,7 +242,10 @@ async fn parked_failures_are_gauged_by_group(pool: PgPool) -> anyhow::Result<()>
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/metrics", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, service_kit::metrics::router()).await });
+    // Built here, not in the task: building it installs the process's recorder, which must be
+    // in place before the gauges below are set.
+    let metrics = service_kit::metrics::router();
+    tokio::spawn(async move { axum::serve(listener, metrics).await });
     let line = r#"summit_parked_failures{queue="payments.commands",type="payments.charge",kind="rejected"}"#;
     let mut previous = std::collections::BTreeSet::new();
     ops::metrics::refresh(&w.pool, &mut previous).await?;
