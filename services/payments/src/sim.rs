@@ -12,8 +12,8 @@
 //!   counted by `GET /_sim/charges?code=` (their `metadata[order_id]`) like pagar.me's charges.
 //! - pagar.me's test cards: `…0010` paid, `…0028` failed (not authorized), `…0036`
 //!   processing, then paid: the acquirer "confirms" it on the charge's next lookup.
-//! - `PUT /_sim/faults` `{"latency_ms", "error_rate", "rate_limit_per_s", "timeout_rate",
-//!   "outage", "seed"}` and `DELETE /_sim/faults`; `GET /_sim/charges?code=` counts the
+//! - `PUT /_sim/faults` `{"latency_ms", "charge_latency_ms", "error_rate", "rate_limit_per_s",
+//!   "timeout_rate", "outage", "seed"}` and `DELETE /_sim/faults`; `GET /_sim/charges?code=` counts the
 //!   charges really made for an order and names the secret key (account) each was made with.
 //!
 //! Invariants:
@@ -49,6 +49,10 @@ pub const PORT: u16 = 8090;
 pub struct Faults {
     /// Added before every gateway answer.
     pub latency_ms: u64,
+    /// Added before a new charge is made (pagar.me `POST /orders`, Stripe
+    /// `POST /v1/payment_intents`), on top of `latency_ms`: until then a lookup finds no
+    /// charge, as when a void overtakes a slow charge call.
+    pub charge_latency_ms: u64,
     /// Share of calls answered 500 before any work, `0.0..=1.0`.
     pub error_rate: f64,
     /// Calls per second above which the gateway answers 429 with `Retry-After: 1`; 0 is none.
@@ -157,6 +161,11 @@ enum Fault {
 }
 
 async fn faults(State(sim): State<Simulator>, request: Request, next: Next) -> Response {
+    let makes_a_charge = request.method() == axum::http::Method::POST
+        && matches!(
+            request.uri().path(),
+            "/core/v5/orders" | "/v1/payment_intents"
+        );
     let (latency, fault) = {
         let mut s = sim.lock();
         let f = s.faults.clone();
@@ -183,7 +192,15 @@ async fn faults(State(sim): State<Simulator>, request: Request, next: Next) -> R
         } else {
             Fault::None
         };
-        (Duration::from_millis(f.latency_ms), fault)
+        let extra = if makes_a_charge {
+            f.charge_latency_ms
+        } else {
+            0
+        };
+        (
+            Duration::from_millis(f.latency_ms.saturating_add(extra)),
+            fault,
+        )
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

@@ -378,3 +378,66 @@ async fn an_outage_ends_with_every_payment_settled_once(pool: PgPool) -> anyhow:
     }
     Ok(())
 }
+
+/// A void overtakes the charge while the gateway still holds the call (the saga gave up on
+/// the order): it finds no charge at the gateway yet, so the payment is voided at once. When
+/// the gateway's late approval arrives, the payment stays voided and that charge is cancelled
+/// with the void's key — the shopper keeps no debit for a cancelled order.
+#[sqlx::test(migrations = false)]
+async fn a_void_that_overtakes_the_charge_call_cancels_the_late_charge(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let sim = Sim::start().await?;
+    let gateway = sim.pagarme()?;
+    let config = payments::PaymentsConfig {
+        timeout: std::time::Duration::from_secs(10),
+        ..crate::helpers::fast_config()
+    };
+    let world = World::with_config(pool, sim, gateway, config).await?;
+    let (raw, charge) = world.charge(PAID).await?;
+    // The charge is made 3 s after the call arrives; lookups and cancels answer at once.
+    world.sim.faults(json!({"charge_latency_ms": 3000})).await?;
+    let call = tokio::spawn({
+        let payments = world.payments.clone();
+        let charge = charge.clone();
+        async move { payments.charge(Some(&raw), &charge).await }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while world.status(charge.order_id).await.ok().as_deref() != Some("processing") {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "never processing");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let void = contracts::payments::Void {
+        order_id: charge.order_id,
+        store_id: world.store,
+        reason: "expired".into(),
+    };
+    assert_eq!(
+        world.payments.void(None, &void).await?,
+        Handled::Moved(Status::Voided),
+        "voided at once: the gateway has made no charge yet"
+    );
+    assert_eq!(world.sim.charges(&charge.order_id.to_string()).await?, 0);
+    assert_eq!(
+        call.await??,
+        Handled::Stayed(Status::Voided),
+        "the late approval does not bring the payment back"
+    );
+    assert_eq!(world.status(charge.order_id).await?, "voided");
+
+    let at_gateway = payments::gateway::Gateway::find_by_code(
+        &world.sim.pagarme()?,
+        &charge.order_id.to_string(),
+    )
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("the gateway made no charge"))?;
+    assert_eq!(
+        at_gateway.status.ours(),
+        Status::Voided,
+        "the late charge was cancelled: {:?}",
+        at_gateway.status
+    );
+    assert_eq!(world.sim.charges(&charge.order_id.to_string()).await?, 1);
+    Ok(())
+}
