@@ -70,6 +70,63 @@ impl Handler for Peer {
     }
 }
 
+/// Checkout's relay and saga consumers on a broker at `url`, and the peers the test starts.
+struct Saga {
+    bus: Arc<Bus>,
+    retries: Arc<dyn bus::RetryQueue>,
+    shutdown: CancellationToken,
+}
+
+impl Saga {
+    async fn start(app: &App, url: &str, name: &str) -> anyhow::Result<Self> {
+        let bus = Arc::new(Bus::connect(&BusConfig::new(url, name), topology()).await?);
+        let saga = Self {
+            retries: Arc::new(outbox::Retries::new(app.app_pool.clone())),
+            shutdown: CancellationToken::new(),
+            bus,
+        };
+        let relay = outbox::Relay::new(
+            app.app_pool.clone(),
+            saga.bus.publisher().clone(),
+            outbox::RelayConfig::default(),
+        );
+        tokio::spawn(relay.run(saga.shutdown.clone()));
+        saga.consume(
+            "checkout.catalog-events",
+            Arc::new(checkout::saga::CatalogEvents::new(app.app_pool.clone())),
+        );
+        saga.consume(
+            "checkout.payments-events",
+            Arc::new(checkout::saga::PaymentsEvents::new(app.app_pool.clone())),
+        );
+        Ok(saga)
+    }
+
+    fn consume(&self, queue: &'static str, handler: Arc<dyn HandlerBox>) {
+        let (bus, retries, token) = (
+            self.bus.clone(),
+            self.retries.clone(),
+            self.shutdown.clone(),
+        );
+        tokio::spawn(async move { handler.run(bus, queue, retries, token).await });
+    }
+
+    /// A peer (catalog or payments, played by the test) answering `queue`'s commands.
+    fn peer(&self, queue: &'static str) {
+        self.consume(
+            queue,
+            Arc::new(Peer {
+                publisher: self.bus.publisher().clone(),
+            }),
+        );
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.bus.close().await;
+    }
+}
+
 /// Checkout's queues and the peers' command queues.
 fn topology() -> bus::Topology {
     checkout::topology()
@@ -144,55 +201,19 @@ async fn orders_wait_for_the_broker_and_peers_that_are_away_and_move_on_when_the
     );
 
     let vhost = testkit::Vhost::create().await?;
-    let bus = Arc::new(
-        Bus::connect(
-            &BusConfig::new(vhost.url(), format!("checkout-it-{}", vhost.name())),
-            topology(),
-        )
-        .await?,
-    );
-    let shutdown = CancellationToken::new();
-    let relay = outbox::Relay::new(
-        app.app_pool.clone(),
-        bus.publisher().clone(),
-        outbox::RelayConfig::default(),
-    );
-    tokio::spawn(relay.run(shutdown.clone()));
-    let retries: Arc<dyn bus::RetryQueue> = Arc::new(outbox::Retries::new(app.app_pool.clone()));
-    let consume = |queue: &'static str, handler: Arc<dyn HandlerBox>| {
-        let (bus, retries, token) = (bus.clone(), retries.clone(), shutdown.clone());
-        tokio::spawn(async move { handler.run(bus, queue, retries, token).await })
-    };
-    consume(
-        "checkout.catalog-events",
-        Arc::new(checkout::saga::CatalogEvents::new(app.app_pool.clone())),
-    );
-    consume(
-        "checkout.payments-events",
-        Arc::new(checkout::saga::PaymentsEvents::new(app.app_pool.clone())),
-    );
+    let saga = Saga::start(&app, &vhost.url(), &format!("checkout-it-{}", vhost.name())).await?;
 
     // The broker is back; catalog and payments are both still away: the reservation waits.
     ready(&vhost, "catalog.commands", 1).await?;
     assert_eq!(app.status(&placed).await?["status"], "pending");
 
     // Catalog returns: the reservation is answered, the charge waits for payments.
-    consume(
-        "catalog.commands",
-        Arc::new(Peer {
-            publisher: bus.publisher().clone(),
-        }),
-    );
+    saga.peer("catalog.commands");
     wait_for(&app, &placed, "reserved").await?;
     ready(&vhost, "payments.commands", 1).await?;
 
     // Payments returns: charged once, confirmed, stock committed.
-    consume(
-        "payments.commands",
-        Arc::new(Peer {
-            publisher: bus.publisher().clone(),
-        }),
-    );
+    saga.peer("payments.commands");
     let view = wait_for(&app, &placed, "confirmed").await?;
     let timeline: Vec<&str> = view["timeline"]
         .as_array()
@@ -204,8 +225,7 @@ async fn orders_wait_for_the_broker_and_peers_that_are_away_and_move_on_when_the
     let kinds = app.kinds().await?;
     assert_eq!(kinds.iter().filter(|k| *k == "payments.charge").count(), 1);
     assert!(kinds.contains(&"catalog.commit-stock".to_owned()));
-    shutdown.cancel();
-    bus.close().await;
+    saga.stop().await;
     Ok(())
 }
 
@@ -218,41 +238,9 @@ async fn a_broker_restart_mid_saga_confirms_every_order_once(pool: PgPool) -> an
     let app = spawn(pool).await?;
     let shop = app.shop("restart").await?;
     let mug = app.product(&shop, "Caneca", 500, "BRL").await?;
-    let bus = Arc::new(
-        Bus::connect(
-            &BusConfig::new(node.url(), "checkout-restart-it"),
-            topology(),
-        )
-        .await?,
-    );
-    let shutdown = CancellationToken::new();
-    let relay = outbox::Relay::new(
-        app.app_pool.clone(),
-        bus.publisher().clone(),
-        outbox::RelayConfig::default(),
-    );
-    tokio::spawn(relay.run(shutdown.clone()));
-    let retries: Arc<dyn bus::RetryQueue> = Arc::new(outbox::Retries::new(app.app_pool.clone()));
-    let consume = |queue: &'static str, handler: Arc<dyn HandlerBox>| {
-        let (bus, retries, token) = (bus.clone(), retries.clone(), shutdown.clone());
-        tokio::spawn(async move { handler.run(bus, queue, retries, token).await })
-    };
-    consume(
-        "checkout.catalog-events",
-        Arc::new(checkout::saga::CatalogEvents::new(app.app_pool.clone())),
-    );
-    consume(
-        "checkout.payments-events",
-        Arc::new(checkout::saga::PaymentsEvents::new(app.app_pool.clone())),
-    );
-    for queue in ["catalog.commands", "payments.commands"] {
-        consume(
-            queue,
-            Arc::new(Peer {
-                publisher: bus.publisher().clone(),
-            }),
-        );
-    }
+    let saga = Saga::start(&app, &node.url(), "checkout-restart-it").await?;
+    saga.peer("catalog.commands");
+    saga.peer("payments.commands");
 
     let mut placed = Vec::new();
     for _ in 0..20 {
@@ -298,8 +286,7 @@ async fn a_broker_restart_mid_saga_confirms_every_order_once(pool: PgPool) -> an
             .count(),
         placed.len()
     );
-    shutdown.cancel();
-    bus.close().await;
+    saga.stop().await;
     Ok(())
 }
 

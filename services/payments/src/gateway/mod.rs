@@ -171,6 +171,15 @@ impl Gateway for AnyGateway {
     }
 }
 
+/// The HTTP client every adapter speaks through: a short connect timeout (a gateway that is
+/// not there is found out fast; the policy's per-call timeout bounds the rest).
+pub(crate) fn http_client() -> Result<reqwest::Client, GatewayError> {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .map_err(|e| GatewayError::Unreachable(e.to_string()))
+}
+
 /// A card gateway: charge with capture, look a charge up by our order code, cancel it.
 pub trait Gateway: Send + Sync + 'static {
     /// Creates (or, for a key seen before, returns) the order's charge.

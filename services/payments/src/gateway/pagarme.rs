@@ -8,8 +8,6 @@
 //! - The secret key and the card token leave only inside the request; neither is logged, and
 //!   [`PagarMe`]'s `Debug` redacts the key.
 
-use std::time::Duration;
-
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
@@ -27,12 +25,8 @@ pub struct PagarMe {
 
 impl PagarMe {
     pub fn new(base: impl Into<String>, secret_key: SecretString) -> Result<Self, GatewayError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .build()
-            .map_err(|e| GatewayError::Unreachable(e.to_string()))?;
         Ok(Self {
-            http,
+            http: super::http_client()?,
             base: base.into().trim_end_matches('/').to_owned(),
             secret_key,
         })

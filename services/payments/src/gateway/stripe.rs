@@ -12,8 +12,6 @@
 //! - The secret key and the payment method leave only inside the request; [`Stripe`]'s `Debug`
 //!   redacts the key.
 
-use std::time::Duration;
-
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -139,12 +137,8 @@ async fn read<T: serde::de::DeserializeOwned>(
 
 impl Stripe {
     pub fn new(base: impl Into<String>, secret_key: SecretString) -> Result<Self, GatewayError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .build()
-            .map_err(|e| GatewayError::Unreachable(e.to_string()))?;
         Ok(Self {
-            http,
+            http: super::http_client()?,
             base: base.into().trim_end_matches('/').to_owned(),
             secret_key,
         })
