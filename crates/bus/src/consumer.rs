@@ -172,15 +172,24 @@ impl Bus {
                 )
                 .await;
                 if stopped {
-                    if let Err(error) = channel
-                        .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
-                        .await
-                    {
-                        tracing::debug!(%error, queue, "cancelling the consumer");
+                    // Each step of a stop is bounded: a channel whose connection went silent
+                    // never answers, and a stop must end. What is left unacked goes back to
+                    // the queue when the connection closes; the inbox absorbs a redelivery.
+                    let cancel =
+                        channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default());
+                    match tokio::time::timeout(STOP_STEP_TIMEOUT, cancel).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => tracing::debug!(%error, queue, "cancelling the consumer"),
+                        Err(_) => tracing::warn!(queue, "no answer to cancelling the consumer"),
                     }
-                    in_flight.close();
-                    in_flight.wait().await;
-                    let _ = channel.close(200, "consumer stopped".into()).await;
+                    drain(&in_flight, queue).await;
+                    let close = channel.close(200, "consumer stopped".into());
+                    if tokio::time::timeout(STOP_STEP_TIMEOUT, close)
+                        .await
+                        .is_err()
+                    {
+                        tracing::warn!(queue, "no answer to closing the consumer's channel");
+                    }
                     return Ok(());
                 }
                 tracing::warn!(
@@ -189,8 +198,7 @@ impl Bus {
                 );
             }
             if !self.next_generation(generation, &shutdown).await {
-                in_flight.close();
-                in_flight.wait().await;
+                drain(&in_flight, queue).await;
                 return Ok(());
             }
         }
@@ -225,6 +233,26 @@ pub(crate) trait Process: Send + Sync + 'static {
     fn queue(&self) -> &str;
     fn switch(&self) -> &KillSwitch;
     fn process(&self, delivery: Delivery) -> impl Future<Output = ()> + Send;
+}
+
+/// How long one step of stopping a consumer (cancel, close) may wait for the broker.
+const STOP_STEP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a stopping consumer waits for its handlers in flight to finish.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Waits for the deliveries in flight to be handled and settled, up to [`DRAIN_TIMEOUT`].
+async fn drain(in_flight: &TaskTracker, queue: &str) {
+    in_flight.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, in_flight.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            queue,
+            left = in_flight.len(),
+            "deliveries still in flight when the consumer stopped; the broker redelivers them"
+        );
+    }
 }
 
 /// Takes deliveries until `shutdown` (true), or until the subscription ends with its
@@ -298,12 +326,7 @@ impl<H: Handler> Runtime<H> {
         let table = delivery.properties.headers().as_ref();
         if headers::has(table, headers::DEAD_LETTER) {
             // Our own copy on its way out: let RabbitMQ dead-letter it (and add x-death).
-            settle(
-                delivery
-                    .acker
-                    .reject(BasicRejectOptions { requeue: false })
-                    .await,
-            );
+            settle(delivery.acker.reject(BasicRejectOptions { requeue: false })).await;
             return;
         }
         let attempt = headers::int(table, headers::ATTEMPTS)
@@ -354,7 +377,7 @@ impl<H: Handler> Runtime<H> {
         match outcome {
             Outcome::Done => {
                 self.switch.reset();
-                settle(delivery.acker.ack(BasicAckOptions::default()).await);
+                settle(delivery.acker.ack(BasicAckOptions::default())).await;
             }
             Outcome::Retry(reason) if attempt >= self.config.max_attempts => {
                 tracing::warn!(queue = %self.queue, attempt, %reason, "attempts exhausted: dead-lettering");
@@ -423,7 +446,7 @@ impl<H: Handler> Runtime<H> {
         match scheduled {
             Ok(()) => {
                 self.switch.reset();
-                settle(delivery.acker.ack(BasicAckOptions::default()).await);
+                settle(delivery.acker.ack(BasicAckOptions::default())).await;
             }
             Err(error) => {
                 self.put_back(delivery, &format!("scheduling the retry: {error}"))
@@ -446,7 +469,7 @@ impl<H: Handler> Runtime<H> {
             .publish_raw("", &self.queue, &delivery.data, properties, true)
             .await;
         match moved {
-            Ok(()) => settle(delivery.acker.ack(BasicAckOptions::default()).await),
+            Ok(()) => settle(delivery.acker.ack(BasicAckOptions::default())).await,
             Err(error) => {
                 self.put_back(delivery, &format!("moving a dead letter: {error}"))
                     .await;
@@ -459,15 +482,11 @@ impl<H: Handler> Runtime<H> {
     async fn put_back(&self, delivery: Delivery, reason: &str) {
         count(&self.queue, "put_back");
         self.switch.trip(reason);
-        settle(
-            delivery
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..BasicNackOptions::default()
-                })
-                .await,
-        );
+        settle(delivery.acker.nack(BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        }))
+        .await;
     }
 }
 
@@ -478,10 +497,22 @@ fn count(queue: &str, outcome: &'static str) {
         .increment(1);
 }
 
-/// An ack that fails (the channel died) is not an error of ours: the broker redelivers the
-/// message and the handler's inbox absorbs it.
-pub(crate) fn settle(result: Result<bool, lapin::Error>) {
-    if let Err(error) = result {
-        tracing::debug!(%error, "acknowledgement lost with its channel; the broker will redeliver");
+/// How long an ack, nack or reject may wait to be written to its connection.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sends an acknowledgement. One that fails (the channel died) is not an error of ours: the
+/// broker redelivers the message and the handler's inbox absorbs it. One that never completes
+/// — a frame queued on a connection that a `kill -9` of the broker ended, which is then
+/// never written — is given up after [`SETTLE_TIMEOUT`] for the same reason, so no delivery
+/// task outlives its connection (a stopping consumer waits for them all).
+pub(crate) async fn settle(acknowledgement: impl Future<Output = Result<bool, lapin::Error>>) {
+    match tokio::time::timeout(SETTLE_TIMEOUT, acknowledgement).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "acknowledgement lost with its channel; the broker will redeliver");
+        }
+        Err(_) => tracing::warn!(
+            "acknowledgement not written within {SETTLE_TIMEOUT:?}; the broker will redeliver"
+        ),
     }
 }

@@ -148,19 +148,15 @@ impl<H: DeadLetterHandler> Process for DeadLetterRuntime<H> {
         match outcome {
             Outcome::Done => {
                 self.switch.reset();
-                settle(delivery.acker.ack(BasicAckOptions::default()).await);
+                settle(delivery.acker.ack(BasicAckOptions::default())).await;
             }
             Outcome::Retry(reason) | Outcome::Reject(reason) | Outcome::Unavailable(reason) => {
                 self.switch.trip(&reason);
-                settle(
-                    delivery
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..BasicNackOptions::default()
-                        })
-                        .await,
-                );
+                settle(delivery.acker.nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                }))
+                .await;
             }
         }
     }

@@ -192,6 +192,28 @@ impl BrokerNode {
         self.launch().await
     }
 
+    /// Writes the node's registry of quorum-queue replicas (Ra's `ra_directory_reverse`, a
+    /// DETS table) to disk now, as the node does by itself within 3 minutes (DETS auto-save).
+    ///
+    /// Why: RabbitMQ 3.10.8 registers a new quorum queue's replica in that table in memory
+    /// only. Killed with `kill -9` before the next auto-save, the node restarts without the
+    /// registration and the queue never elects a leader again: every publish to it waits
+    /// for a confirm forever. A queue declared seconds before the kill is a test artefact —
+    /// a production queue lives far longer than 3 minutes — so a drill that kills a node
+    /// calls this once its topology is declared. docs/architecture.md tells the story.
+    pub async fn persist_queue_registry(&self) -> anyhow::Result<()> {
+        let answer = self
+            .ctl(&["eval", "dets:sync(ra_directory_reverse)."])
+            .await?;
+        if answer.trim() != "ok" {
+            bail!(
+                "syncing the quorum-queue registry of {}: {answer}",
+                self.node
+            );
+        }
+        Ok(())
+    }
+
     /// Raises (fraction near 0) or clears (e.g. 0.4) a memory alarm by moving the watermark.
     pub async fn set_memory_watermark(&self, fraction: f64) -> anyhow::Result<()> {
         self.ctl(&["set_vm_memory_high_watermark", &fraction.to_string()])

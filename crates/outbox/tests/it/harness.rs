@@ -213,6 +213,8 @@ pub fn event() -> Envelope<StockReleased> {
 pub struct RecordEffect {
     pub pool: PgPool,
     pub deliveries: Mutex<Vec<Uuid>>,
+    /// Answer `Retry` to every first attempt, so each message passes through the retry store.
+    fail_first_attempt: bool,
 }
 
 impl RecordEffect {
@@ -220,6 +222,16 @@ impl RecordEffect {
         Arc::new(Self {
             pool,
             deliveries: Mutex::new(Vec::new()),
+            fail_first_attempt: false,
+        })
+    }
+
+    /// A `RecordEffect` that fails each message's first attempt: every message is retried once.
+    pub fn retrying_each_once(pool: PgPool) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            deliveries: Mutex::new(Vec::new()),
+            fail_first_attempt: true,
         })
     }
 
@@ -242,6 +254,9 @@ impl RecordEffect {
 impl Handler for RecordEffect {
     async fn handle(&self, incoming: Incoming) -> Outcome {
         self.deliveries.lock().unwrap().push(incoming.envelope.id);
+        if self.fail_first_attempt && incoming.attempt == 1 {
+            return Outcome::Retry("first attempts fail in this test".into());
+        }
         match self.apply(&incoming).await {
             Ok(()) => Outcome::Done,
             Err(error) => outbox::classify::outcome_of(&error),
