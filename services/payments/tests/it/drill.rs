@@ -1,7 +1,12 @@
-//! The seeds' "pending" case with a real kill: the payments binary is SIGKILLed while the
-//! gateway holds its call (the charge made, the answer not yet sent), then started again.
-//! The charge command, never acknowledged, comes back; the same idempotency key gets the
-//! first answer; the payment ends `completed` and the gateway counted one charge.
+//! Drills with the real `payments` binary as OS processes.
+//!
+//! - The seeds' "pending" case with a real kill: the payments binary is SIGKILLed while the
+//!   gateway holds its call (the charge made, the answer not yet sent), then started again.
+//!   The charge command, never acknowledged, comes back; the same idempotency key gets the
+//!   first answer; the payment ends `completed` and the gateway counted one charge.
+//! - A 10-second gateway outage while charges keep coming, one of two processes killed and
+//!   started again in the middle of it: when the gateway returns, the periodic settle job alone
+//!   (nothing in the test calls it) settles every payment, each charged once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +68,97 @@ async fn a_payments_process_killed_mid_call_settles_once_after_restart(
         ["payments.PaymentCompleted"]
     );
     second.kill().await?;
+    bus.close().await;
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_ten_second_outage_is_settled_by_the_settle_job_alone(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let world = World::new(pool).await?;
+    let vhost = testkit::Vhost::create().await?;
+    let bus = Bus::connect(
+        &BusConfig::new(vhost.url(), format!("payments-drill-{}", vhost.name())),
+        payments::topology(),
+    )
+    .await?;
+    let prefix = format!("it:{}", uuid::Uuid::now_v7());
+    let mut env = world.process_env(&vhost.url(), &shared_redis_url(), &prefix)?;
+    // Short enough for a test, the same mechanisms as production's defaults.
+    env.extend([
+        ("PAYMENTS_SETTLE_EVERY_MS", "500".to_owned()),
+        ("PAYMENTS_SETTLE_AFTER_MS", "1000".to_owned()),
+        ("GATEWAY_BREAKER_OPEN_MS", "1000".to_owned()),
+        ("GATEWAY_TIMEOUT_MS", "1000".to_owned()),
+        ("GATEWAY_ATTEMPTS", "2".to_owned()),
+    ]);
+    let mut processes = vec![start_payments(&env).await?, start_payments(&env).await?];
+
+    // Cards tokenized ahead: tokenization is the gateway too, and it is away.
+    let mut commands = Vec::new();
+    for _ in 0..25 {
+        commands.push(world.charge(PAID).await?);
+    }
+    world.sim.faults(json!({ "outage": true })).await?;
+    let outage = Duration::from_secs(10);
+    let began = std::time::Instant::now();
+    let mut orders = Vec::new();
+    let mut restarted = false;
+    while began.elapsed() < outage {
+        let Some((raw, charge)) = commands.pop() else {
+            break;
+        };
+        bus.publisher()
+            .publish(&Outgoing::envelope(&raw, Charge::DESTINATION))
+            .await?;
+        orders.push(charge.order_id);
+        if !restarted && began.elapsed() >= outage / 2 {
+            processes[0].kill().await?;
+            processes[0] = start_payments(&env).await?;
+            restarted = true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Everything that arrived in the outage waits, and nothing was charged.
+    eventually("every payment recorded", MINUTE, || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM payments
+             WHERE order_id = ANY($1) AND status IN ('pending_offline', 'gateway_error')",
+        )
+        .bind(&orders)
+        .fetch_one(&world.pool)
+        .await?;
+        Ok(waiting as usize == orders.len())
+    })
+    .await?;
+    world.sim.clear_faults().await?;
+
+    eventually("every payment settled", MINUTE, || async {
+        let completed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM payments WHERE order_id = ANY($1) AND status = 'completed'",
+        )
+        .bind(&orders)
+        .fetch_one(&world.pool)
+        .await?;
+        Ok(completed as usize == orders.len())
+    })
+    .await?;
+    assert!(orders.len() >= 15, "charges kept coming: {}", orders.len());
+    for order in &orders {
+        assert_eq!(world.sim.charges(&order.to_string()).await?, 1, "{order}");
+        assert_eq!(
+            world.events(*order).await?,
+            [
+                "payments.PaymentPendingOffline",
+                "payments.PaymentCompleted"
+            ],
+            "{order}"
+        );
+    }
+    for process in &mut processes {
+        process.kill().await?;
+    }
     bus.close().await;
     Ok(())
 }
