@@ -113,7 +113,10 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 /// Why a sealed secret could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
-    #[error("sealed with another key ({0}); the store must save its gateway settings again")]
+    #[error(
+        "sealed under a key this process does not have (fingerprint {0}): add that key to \
+         GATEWAY_SETTINGS_PREVIOUS_KEYS, or the store saves its gateway settings again"
+    )]
     OtherKey(String),
     #[error("the sealed secret does not open (corrupt, or another store's)")]
     Corrupt,
