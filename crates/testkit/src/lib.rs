@@ -8,7 +8,9 @@
 //! of an HTTP client stack, and lets [`Vhost`]'s `Drop` clean up without a runtime.
 //!
 //! Tests that must kill, restart or alarm a broker start a [`BrokerNode`] of their own; tests
-//! that take a server away (Postgres) put a [`TcpProxy`] of their own in front of it.
+//! that take a server away (Postgres) put a [`TcpProxy`] of their own in front of it; tests
+//! that kill Redis start a [`RedisServer`] of their own. Tests that run a service as an OS
+//! process (several replicas, a SIGKILL) start it as a [`ServiceProcess`].
 //!
 //! # Environment
 //!
@@ -21,9 +23,13 @@
 //!   API, asked as `guest`/`guest`.
 
 mod broker_node;
+mod redis_server;
+mod service_process;
 mod tcp_proxy;
 
 pub use broker_node::BrokerNode;
+pub use redis_server::RedisServer;
+pub use service_process::ServiceProcess;
 pub use tcp_proxy::TcpProxy;
 
 use std::io::{Read, Write};

@@ -107,7 +107,7 @@ impl StoreAccounts {
             let limit = GatewayLimit::new(
                 &self.config.redis_url,
                 LimitConfig {
-                    key: format!("payments:ratelimit:{id}"),
+                    key: format!("{}:{id}", self.config.rate_limit_prefix),
                     rate_per_s: self.config.rate_limit_per_s,
                     burst: 1,
                     replicas: self.config.replicas,

@@ -33,11 +33,19 @@ pub struct PaymentsConfig {
     /// A `processing` payment younger than this is left to the call in flight
     /// (`PAYMENTS_SETTLE_AFTER_MS`; 30 s).
     pub settle_after: Duration,
+    /// Keys that sealed stores' secrets before `gateway_settings_key`
+    /// (`GATEWAY_SETTINGS_PREVIOUS_KEYS`, comma-separated, same format; none when unset): rows
+    /// sealed under one are still opened, and re-sealed under the current key.
+    pub gateway_settings_previous_keys: Option<SecretString>,
     /// Where the shared rate limit lives (`REDIS_URL`; local Redis by default).
     pub redis_url: String,
     /// Gateway calls per second for the whole account, across processes
     /// (`GATEWAY_RATE_LIMIT_PER_S`; 50).
     pub rate_limit_per_s: u32,
+    /// The Redis keys of the shared limits start with this (`GATEWAY_RATE_LIMIT_PREFIX`;
+    /// `payments:ratelimit`): every process of one deployment must share it; a test or a
+    /// second deployment on the same Redis takes its own.
+    pub rate_limit_prefix: String,
     /// How many payments processes share it; Redis away, each takes 1/replicas
     /// (`PAYMENTS_REPLICAS`; 3).
     pub replicas: u32,
@@ -50,6 +58,7 @@ impl Default for PaymentsConfig {
             pagarme_secret_key: SecretString::from("sk_test_summit_local".to_owned()),
             stripe_base_url: format!("http://127.0.0.1:{}", crate::sim::PORT),
             gateway_settings_key: SecretString::from(crate::settings::DEVELOPMENT_KEY.to_owned()),
+            gateway_settings_previous_keys: None,
             timeout: Duration::from_secs(5),
             attempts: 3,
             backoff_base: Duration::from_millis(100),
@@ -58,6 +67,7 @@ impl Default for PaymentsConfig {
             settle_after: Duration::from_secs(30),
             redis_url: "redis://127.0.0.1:6379".to_owned(),
             rate_limit_per_s: 50,
+            rate_limit_prefix: "payments:ratelimit".to_owned(),
             replicas: 3,
         }
     }
@@ -109,6 +119,10 @@ impl PaymentsConfig {
             gateway_settings_key: std::env::var("GATEWAY_SETTINGS_KEY")
                 .map(SecretString::from)
                 .unwrap_or(default.gateway_settings_key.clone()),
+            gateway_settings_previous_keys: std::env::var("GATEWAY_SETTINGS_PREVIOUS_KEYS")
+                .ok()
+                .filter(|keys| !keys.trim().is_empty())
+                .map(SecretString::from),
             timeout: env_ms("GATEWAY_TIMEOUT_MS", default.timeout)?,
             attempts,
             settle_every: env_ms("PAYMENTS_SETTLE_EVERY_MS", default.settle_every)?,
@@ -116,6 +130,8 @@ impl PaymentsConfig {
             breaker_open_for: env_ms("GATEWAY_BREAKER_OPEN_MS", default.breaker_open_for)?,
             redis_url: std::env::var("REDIS_URL").unwrap_or(default.redis_url.clone()),
             rate_limit_per_s: env_count("GATEWAY_RATE_LIMIT_PER_S", default.rate_limit_per_s)?,
+            rate_limit_prefix: std::env::var("GATEWAY_RATE_LIMIT_PREFIX")
+                .unwrap_or(default.rate_limit_prefix.clone()),
             replicas: env_count("PAYMENTS_REPLICAS", default.replicas)?,
             ..default
         })
@@ -174,7 +190,7 @@ mod tests {
     fn the_docs_name_every_variable_payments_reads() {
         let read = variables_read();
         assert!(read.contains(&"GATEWAY_SETTINGS_KEY") && read.contains(&"STRIPE_BASE_URL"));
-        assert_eq!(read.len(), 13, "{read:?}");
+        assert_eq!(read.len(), 15, "{read:?}");
         for name in read {
             let named = format!("`{name}`");
             assert!(DOCS.contains(&named), "docs/payments.md names {name}");

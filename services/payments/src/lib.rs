@@ -87,6 +87,19 @@ pub fn consumers<G: gateway::Gateway>(
     ]
 }
 
+/// How often `payments.reseal` looks for stores' secrets sealed under a previous key.
+pub const RESEAL_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `payments.reseal`: stores' gateway secrets sealed under a previous key
+/// (`GATEWAY_SETTINGS_PREVIOUS_KEYS`) are sealed again under the current one, by one replica at
+/// a time (the job's advisory lock).
+pub fn reseal_job(sealer: std::sync::Arc<settings::Sealer>) -> service_kit::Job {
+    service_kit::Job::new("payments.reseal", RESEAL_EVERY, move |pool| {
+        let sealer = sealer.clone();
+        async move { settings::reseal(&pool, &sealer).await }
+    })
+}
+
 /// Payments' periodic jobs: the settle job, the inbox trim.
 pub fn jobs<G: gateway::Gateway>(
     payments: std::sync::Arc<charges::Payments<G>>,

@@ -12,6 +12,10 @@ use service_kit::Runtime;
 async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init("payments");
     let config = payments::PaymentsConfig::from_env()?;
+    // Stores' own gateway accounts, their secrets sealed under GATEWAY_SETTINGS_KEY (rows
+    // under one of GATEWAY_SETTINGS_PREVIOUS_KEYS still open, and are re-sealed). Checked
+    // first: a malformed key stops the service before it touches anything.
+    let sealer = Arc::new(payments::settings::Sealer::from_config(&config)?);
     let runtime = Runtime::new("payments", payments::PORT)?;
     let gateway = PagarMe::new(
         config.pagarme_base_url.clone(),
@@ -20,15 +24,11 @@ async fn main() -> anyhow::Result<()> {
     let limit = Arc::new(GatewayLimit::new(
         &config.redis_url,
         LimitConfig {
-            key: "payments:ratelimit:pagarme:platform".to_owned(),
+            key: format!("{}:pagarme:platform", config.rate_limit_prefix),
             rate_per_s: config.rate_limit_per_s,
             burst: 1,
             replicas: config.replicas,
         },
-    )?);
-    // Stores' own gateway accounts, their secrets sealed under GATEWAY_SETTINGS_KEY.
-    let sealer = Arc::new(payments::settings::Sealer::new(
-        &config.gateway_settings_key,
     )?);
     if sealer.key_id() == payments::settings::Sealer::development().key_id() {
         tracing::warn!(
@@ -46,7 +46,17 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut runtime = payments::jobs(service.clone(), &config)
         .into_iter()
-        .fold(runtime, Runtime::job);
+        .fold(runtime, Runtime::job)
+        .job(payments::reseal_job(sealer.clone()));
+    // A store's secret sealed under a key we do not have: its charges wait; say so.
+    let (pool, rotation) = (runtime.pool.clone(), sealer.clone());
+    runtime = runtime.check(service_kit::health::Check::degrading(
+        "gateway.settings",
+        move || {
+            let (pool, sealer) = (pool.clone(), rotation.clone());
+            async move { payments::settings::unreadable(&pool, &sealer).await }
+        },
+    ));
     // An open circuit degrades readiness (charges go pending_offline), it does not stop us.
     if let Some(breaker) = service.policy().breaker() {
         runtime = runtime.check(service_kit::health::Check::breaker(breaker.clone()));
@@ -68,8 +78,8 @@ async fn main() -> anyhow::Result<()> {
     runtime = runtime.check(service_kit::health::Check::degrading(
         "gateway.ratelimit",
         move || {
-            let degraded = limit.degraded();
-            async move { degraded.map_or(Ok(()), Err) }
+            let limit = limit.clone();
+            async move { limit.recheck().await.map_or(Ok(()), Err) }
         },
     ));
     let router = payments::router(runtime.pool.clone(), sealer);

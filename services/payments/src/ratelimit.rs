@@ -10,7 +10,9 @@
 //! - Redis away (an error or no answer within 250 ms): each process falls back to a local
 //!   GCRA of `rate_per_s / replicas` — conservative, never more than its share — keeps
 //!   serving, and [`GatewayLimit::degraded`] says why. The next call that reaches Redis resumes
-//!   the shared limit and clears the reason.
+//!   the shared limit and clears the reason; so does a readiness probe
+//!   ([`GatewayLimit::recheck`]) that reaches it, so an idle process does not report a Redis
+//!   outage that has ended.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -136,6 +138,24 @@ impl GatewayLimit {
             }
         }
         *degraded = reason;
+    }
+
+    /// Why the shared limit is not in force now, after asking Redis again (`PING`) if it was
+    /// not: readiness calls this, so the reason clears when Redis returns even with no
+    /// gateway call to notice it. Every call tries Redis first anyway, so a `PING` that
+    /// answers means the shared limit is in force again.
+    pub async fn recheck(&self) -> Option<String> {
+        self.degraded()?;
+        let mut conn = self.redis.clone();
+        let ping = tokio::time::timeout(
+            Duration::from_millis(500),
+            redis::cmd("PING").query_async::<String>(&mut conn),
+        )
+        .await;
+        if let Ok(Ok(_)) = ping {
+            self.set_degraded(None);
+        }
+        self.degraded()
     }
 
     async fn shared(&self) -> Result<Option<Duration>, redis::RedisError> {

@@ -8,6 +8,13 @@
 //! - The secret never leaves in an answer or a log: answers carry its last four characters only;
 //!   [`GatewaySettings`]'s and [`Sealer`]'s `Debug` redact.
 //! - A store without settings charges through the platform's pagar.me account.
+//! - Key rotation: every row names the key that sealed it (`key_id`, a fingerprint: the first
+//!   4 bytes of the key's SHA-256, never the key). A row is opened only with the key it names —
+//!   the current one or one of `GATEWAY_SETTINGS_PREVIOUS_KEYS` — and [`reseal`] (the periodic
+//!   job `payments.reseal`, one replica at a time under its advisory lock) seals rows under a
+//!   previous key again under the current one. A row whose key the process does not have is
+//!   never opened with another, never overwritten by the job, and makes readiness `degraded`
+//!   ([`unreadable`]), naming fingerprints and a count, never key material.
 //! - Input is parsed into [`GatewaySettings`] or refused whole ([`parse`]): a refused `PUT`
 //!   changes nothing.
 
@@ -28,6 +35,10 @@ use crate::db;
 
 /// The environment variable holding the sealing key (32 bytes, hex or base64).
 pub const KEY_VAR: &str = "GATEWAY_SETTINGS_KEY";
+
+/// The environment variable holding the keys sealing used before (comma-separated, each like
+/// [`KEY_VAR`]'s): still opened, re-sealed under the current key.
+pub const PREVIOUS_KEYS_VAR: &str = "GATEWAY_SETTINGS_PREVIOUS_KEYS";
 
 /// The key `make run` and the tests use when `GATEWAY_SETTINGS_KEY` is unset. Development
 /// only: it is public, so anything sealed with it is as good as clear text.
@@ -102,7 +113,10 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 /// Why a sealed secret could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
-    #[error("sealed with another key ({0}); the store must save its gateway settings again")]
+    #[error(
+        "sealed under a key this process does not have (fingerprint {0}): add that key to \
+         GATEWAY_SETTINGS_PREVIOUS_KEYS, or the store saves its gateway settings again"
+    )]
     OtherKey(String),
     #[error("the sealed secret does not open (corrupt, or another store's)")]
     Corrupt,
@@ -110,18 +124,45 @@ pub enum SealError {
     Random,
 }
 
-/// Seals and opens stores' gateway secrets (ChaCha20-Poly1305, 256-bit key).
-pub struct Sealer {
+/// One sealing key and its fingerprint.
+struct SealingKey {
     key: LessSafeKey,
     /// The first bytes of the key's SHA-256: which key sealed a row, for rotation.
-    key_id: String,
+    id: String,
+}
+
+impl SealingKey {
+    /// 64 hex digits or the base64 of 32 bytes; `None` for anything else.
+    fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        let bytes = unhex(raw)
+            .or_else(|| base64::engine::general_purpose::STANDARD.decode(raw).ok())
+            .filter(|b| b.len() == 32)?;
+        let key = UnboundKey::new(&CHACHA20_POLY1305, &bytes).ok()?;
+        let digest = Sha256::digest(&bytes);
+        Some(Self {
+            key: LessSafeKey::new(key),
+            id: hex(&digest[..4]),
+        })
+    }
+}
+
+/// Seals and opens stores' gateway secrets (ChaCha20-Poly1305, 256-bit key): seals under the
+/// current key, opens under the current key or a previous one.
+pub struct Sealer {
+    current: SealingKey,
+    previous: Vec<SealingKey>,
     random: SystemRandom,
 }
 
 impl fmt::Debug for Sealer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sealer")
-            .field("key_id", &self.key_id)
+            .field("key_id", &self.current.id)
+            .field(
+                "previous_key_ids",
+                &self.previous.iter().map(|k| &k.id).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -129,23 +170,60 @@ impl fmt::Debug for Sealer {
 impl Sealer {
     /// The key from 64 hex digits or the base64 of 32 bytes.
     pub fn new(raw: &SecretString) -> Result<Self, ConfigError> {
-        let refused = || ConfigError {
+        let current = SealingKey::parse(raw.expose_secret()).ok_or_else(|| ConfigError {
             name: KEY_VAR.to_owned(),
             // Never the value itself.
             value: "(not 32 bytes as 64 hex digits or base64)".to_owned(),
-        };
-        let raw = raw.expose_secret().trim();
-        let bytes = unhex(raw)
-            .or_else(|| base64::engine::general_purpose::STANDARD.decode(raw).ok())
-            .filter(|b| b.len() == 32)
-            .ok_or_else(refused)?;
-        let key = UnboundKey::new(&CHACHA20_POLY1305, &bytes).map_err(|_| refused())?;
-        let digest = Sha256::digest(&bytes);
+        })?;
         Ok(Self {
-            key: LessSafeKey::new(key),
-            key_id: hex(&digest[..4]),
+            current,
+            previous: Vec::new(),
             random: SystemRandom::new(),
         })
+    }
+
+    /// Also opens what `raw` (comma-separated keys, each as for [`Sealer::new`]) sealed. A
+    /// malformed entry is refused by its position, never its value; the current key listed
+    /// again is ignored.
+    pub fn with_previous(mut self, raw: &SecretString) -> Result<Self, ConfigError> {
+        for (n, entry) in raw.expose_secret().split(',').enumerate() {
+            if entry.trim().is_empty() {
+                continue;
+            }
+            let key = SealingKey::parse(entry).ok_or_else(|| ConfigError {
+                name: PREVIOUS_KEYS_VAR.to_owned(),
+                value: format!(
+                    "(entry {} is not 32 bytes as 64 hex digits or base64)",
+                    n + 1
+                ),
+            })?;
+            if key.id != self.current.id && !self.previous.iter().any(|k| k.id == key.id) {
+                self.previous.push(key);
+            }
+        }
+        Ok(self)
+    }
+
+    /// The sealer `GATEWAY_SETTINGS_KEY` and `GATEWAY_SETTINGS_PREVIOUS_KEYS` describe.
+    pub fn from_config(config: &crate::PaymentsConfig) -> Result<Self, ConfigError> {
+        let sealer = Self::new(&config.gateway_settings_key)?;
+        match &config.gateway_settings_previous_keys {
+            Some(previous) => sealer.with_previous(previous),
+            None => Ok(sealer),
+        }
+    }
+
+    /// Whether this sealer can open what the key `key_id` sealed.
+    pub fn knows(&self, key_id: &str) -> bool {
+        key_id == self.current.id || self.previous.iter().any(|k| k.id == key_id)
+    }
+
+    /// The fingerprints of every key it opens with, the current one first.
+    pub fn key_ids(&self) -> Vec<String> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|k| k.id.clone())
+            .collect()
     }
 
     /// The development key (`DEVELOPMENT_KEY`).
@@ -154,8 +232,9 @@ impl Sealer {
             .expect("the development key is 64 hex digits")
     }
 
+    /// The current key's fingerprint: what new seals are made under.
     pub fn key_id(&self) -> &str {
-        &self.key_id
+        &self.current.id
     }
 
     /// `nonce ‖ ciphertext ‖ tag`, bound to `store`.
@@ -165,7 +244,8 @@ impl Sealer {
             .fill(&mut nonce)
             .map_err(|_| SealError::Random)?;
         let mut sealed = secret.expose_secret().as_bytes().to_vec();
-        self.key
+        self.current
+            .key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(store.as_bytes()),
@@ -183,16 +263,17 @@ impl Sealer {
         key_id: &str,
         sealed: &[u8],
     ) -> Result<SecretString, SealError> {
-        if key_id != self.key_id {
-            return Err(SealError::OtherKey(key_id.to_owned()));
-        }
+        let key = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|k| k.id == key_id)
+            .ok_or_else(|| SealError::OtherKey(key_id.to_owned()))?;
         if sealed.len() < NONCE_LEN {
             return Err(SealError::Corrupt);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Corrupt)?;
         let mut buffer = ciphertext.to_vec();
-        let clear = self
+        let clear = key
             .key
             .open_in_place(nonce, Aad::from(store.as_bytes()), &mut buffer)
             .map_err(|_| SealError::Corrupt)?;
@@ -376,6 +457,105 @@ pub async fn load(
     }))
 }
 
+/// The housekeeping door through which [`reseal`] and [`unreadable`] see every store's row
+/// (its policy in migrations/…_gateway_settings_rotation.sql; SELECT only).
+const ROTATION_DOOR: &str = "payments-key-rotation";
+
+/// Every row's store and fingerprint, through the rotation door.
+async fn sealed_rows(pool: &PgPool) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('app.housekeeping', $1, true)")
+        .bind(ROTATION_DOOR)
+        .execute(&mut *tx)
+        .await?;
+    let rows = sqlx::query_as("SELECT store_id, key_id FROM gateway_settings ORDER BY store_id")
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Seals again, under the current key, every row sealed under a previous key; returns how
+/// many. Each row is rewritten in its store's own transaction, only if it is still what was
+/// read (a `PUT` in between wins). A row under a key the sealer does not have is left as it is
+/// (logged by fingerprint). Run as the periodic job `payments.reseal` (advisory lock).
+pub async fn reseal(pool: &PgPool, sealer: &Sealer) -> Result<u64, sqlx::Error> {
+    let mut resealed = 0;
+    for (store, key_id) in sealed_rows(pool).await? {
+        if key_id == sealer.key_id() || !sealer.knows(&key_id) {
+            continue;
+        }
+        let mut tx = db::begin_for(pool, store).await?;
+        let row: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT secret_key_sealed FROM gateway_settings
+             WHERE store_id = $1 AND key_id = $2 FOR UPDATE",
+        )
+        .bind(store)
+        .bind(&key_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(sealed) = row else {
+            continue; // saved again meanwhile, under the current key
+        };
+        let secret = match sealer.open(store, &key_id, &sealed) {
+            Ok(secret) => secret,
+            Err(error) => {
+                tracing::error!(%store, key_id, %error, "gateway secret not re-sealed");
+                continue;
+            }
+        };
+        let Ok(sealed_again) = sealer.seal(store, &secret) else {
+            tracing::error!(%store, "gateway secret not re-sealed: no random nonce");
+            continue;
+        };
+        sqlx::query(
+            "UPDATE gateway_settings SET secret_key_sealed = $2, key_id = $3
+             WHERE store_id = $1",
+        )
+        .bind(store)
+        .bind(&sealed_again)
+        .bind(sealer.key_id())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        resealed += 1;
+    }
+    if resealed > 0 {
+        tracing::info!(
+            resealed,
+            key_id = sealer.key_id(),
+            "gateway secrets re-sealed under the current key"
+        );
+    }
+    Ok(resealed)
+}
+
+/// `Err(reason)` when some stores' secrets were sealed under a key this process does not
+/// have (their charges wait as `pending_offline`): readiness reports it as `degraded`, naming
+/// how many and the keys' fingerprints, never a key.
+pub async fn unreadable(pool: &PgPool, sealer: &Sealer) -> Result<(), String> {
+    let rows = sealed_rows(pool)
+        .await
+        .map_err(|e| format!("gateway settings not read: {e}"))?;
+    let mut unknown: Vec<&str> = rows
+        .iter()
+        .filter(|(_, key_id)| !sealer.knows(key_id))
+        .map(|(_, key_id)| key_id.as_str())
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let count = unknown.len();
+    unknown.sort_unstable();
+    unknown.dedup();
+    Err(format!(
+        "{count} store gateway setting(s) sealed under a key this process does not have \
+         (key fingerprint(s) {}): set it in {PREVIOUS_KEYS_VAR}, or the stores save their \
+         settings again",
+        unknown.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +583,46 @@ mod tests {
             sealer.seal(store, &secret).unwrap(),
             "a fresh nonce"
         );
+    }
+
+    #[test]
+    fn a_previous_key_opens_what_it_sealed_and_new_seals_use_the_current_key() {
+        let a = "aa".repeat(32);
+        let b = base64::engine::general_purpose::STANDARD.encode([0xbb_u8; 32]);
+        let old = Sealer::new(&SecretString::from(a.clone())).unwrap();
+        let store = Uuid::now_v7();
+        let secret = SecretString::from("sk_test_rotate_me".to_owned());
+        let sealed = old.seal(store, &secret).unwrap();
+
+        let rotated = Sealer::new(&SecretString::from(b.clone()))
+            .unwrap()
+            .with_previous(&SecretString::from(format!(" {a} ,{b},")))
+            .unwrap();
+        assert_ne!(rotated.key_id(), old.key_id());
+        assert_eq!(
+            rotated.key_ids(),
+            [rotated.key_id(), old.key_id()],
+            "current listed once"
+        );
+        assert!(rotated.knows(old.key_id()));
+        let opened = rotated.open(store, old.key_id(), &sealed).unwrap();
+        assert_eq!(opened.expose_secret(), "sk_test_rotate_me");
+        let resealed = rotated.seal(store, &opened).unwrap();
+        assert!(rotated.open(store, rotated.key_id(), &resealed).is_ok());
+        assert!(old.open(store, rotated.key_id(), &resealed).is_err());
+
+        let only_b = Sealer::new(&SecretString::from(b)).unwrap();
+        assert!(!only_b.knows(old.key_id()));
+        assert!(matches!(
+            only_b.open(store, old.key_id(), &sealed),
+            Err(SealError::OtherKey(_))
+        ));
+        // A malformed previous key is refused by position, never by value.
+        let error = only_b
+            .with_previous(&SecretString::from(format!("{a},not-a-key-{a}")))
+            .unwrap_err();
+        assert_eq!(error.name, PREVIOUS_KEYS_VAR);
+        assert!(error.value.contains("entry 2") && !error.value.contains(&a));
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //! - `PUT /_sim/faults` `{"latency_ms", "charge_latency_ms", "error_rate", "rate_limit_per_s",
 //!   "timeout_rate", "outage", "seed"}` and `DELETE /_sim/faults`; `GET /_sim/charges?code=` counts the
 //!   charges really made for an order and names the secret key (account) each was made with.
+//! - `GET /_sim/calls` lists when each gateway call arrived (`at_ms` since the simulator
+//!   started, method, path; tokenization excluded: the browser makes it, not Summit), the record
+//!   the rate-limit tests and bench measure windows over. The newest [`CALLS_KEPT`] are kept.
 //!
 //! Invariants:
 //! - A mutating call with an `Idempotency-Key` seen before answers the first answer again and
@@ -42,6 +45,19 @@ use uuid::Uuid;
 
 /// docs/design.md's port for the simulator.
 pub const PORT: u16 = 8090;
+
+/// How many arrivals `GET /_sim/calls` keeps (the oldest go first), so a long `make run`
+/// does not grow without bound.
+pub const CALLS_KEPT: usize = 100_000;
+
+/// One gateway call as it arrived.
+#[derive(Debug, Clone, Serialize)]
+struct Arrival {
+    /// Since the simulator started, in milliseconds.
+    at_ms: f64,
+    method: String,
+    path: String,
+}
 
 /// Faults on cue; all off by default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -90,6 +106,9 @@ struct Sim {
     rng: StdRng,
     /// The current one-second window and the calls in it.
     window: (Instant, u32),
+    started: Instant,
+    /// Every gateway call's arrival (tokenization excluded), oldest first.
+    calls: std::collections::VecDeque<Arrival>,
 }
 
 /// One simulator: cheap to clone, its state shared by the clones.
@@ -115,6 +134,8 @@ impl Simulator {
                 faults: Faults::default(),
                 rng: StdRng::seed_from_u64(0),
                 window: (Instant::now(), 0),
+                started: Instant::now(),
+                calls: std::collections::VecDeque::new(),
             })),
         }
     }
@@ -144,6 +165,7 @@ impl Simulator {
         Router::new()
             .route("/_sim/faults", put(set_faults).delete(clear_faults))
             .route("/_sim/charges", get(count_charges))
+            .route("/_sim/calls", get(list_calls))
             .merge(gateway)
             .with_state(self.clone())
     }
@@ -170,6 +192,17 @@ async fn faults(State(sim): State<Simulator>, request: Request, next: Next) -> R
         let mut s = sim.lock();
         let f = s.faults.clone();
         let now = Instant::now();
+        if request.uri().path() != "/core/v5/tokens" {
+            if s.calls.len() >= CALLS_KEPT {
+                s.calls.pop_front();
+            }
+            let arrival = Arrival {
+                at_ms: now.duration_since(s.started).as_secs_f64() * 1000.0,
+                method: request.method().to_string(),
+                path: request.uri().path().to_owned(),
+            };
+            s.calls.push_back(arrival);
+        }
         if now.duration_since(s.window.0) >= Duration::from_secs(1) {
             s.window = (now, 0);
         }
@@ -467,6 +500,10 @@ async fn set_faults(State(sim): State<Simulator>, Json(faults): Json<Faults>) ->
 async fn clear_faults(State(sim): State<Simulator>) -> StatusCode {
     sim.lock().faults = Faults::default();
     StatusCode::NO_CONTENT
+}
+
+async fn list_calls(State(sim): State<Simulator>) -> Json<Value> {
+    Json(json!({ "calls": sim.lock().calls }))
 }
 
 async fn count_charges(

@@ -1,11 +1,15 @@
-//! The seeds' "pending" case with a real kill: the payments binary is SIGKILLed while the
-//! gateway holds its call (the charge made, the answer not yet sent), then started again.
-//! The charge command, never acknowledged, comes back; the same idempotency key gets the
-//! first answer; the payment ends `completed` and the gateway counted one charge.
+//! Drills with the real `payments` binary as OS processes.
+//!
+//! - The seeds' "pending" case with a real kill: the payments binary is SIGKILLed while the
+//!   gateway holds its call (the charge made, the answer not yet sent), then started again.
+//!   The charge command, never acknowledged, comes back; the same idempotency key gets the
+//!   first answer; the payment ends `completed` and the gateway counted one charge.
+//! - A 10-second gateway outage while charges keep coming, one of two processes killed and
+//!   started again in the middle of it: when the gateway returns, the periodic settle job alone
+//!   (nothing in the test calls it) settles every payment, each charged once.
 
-use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bus::{Bus, BusConfig, Outgoing};
 use contracts::Contract;
@@ -13,55 +17,15 @@ use contracts::payments::Charge;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{PAID, World};
+use crate::helpers::{PAID, World, eventually, shared_redis_url, start_payments};
 
-fn start(
-    database_url: &str,
-    amqp_url: &str,
-    gateway: &str,
-) -> anyhow::Result<tokio::process::Child> {
-    Ok(tokio::process::Command::new(env!("CARGO_BIN_EXE_payments"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PORT", "0")
-        .env("DATABASE_URL", database_url)
-        .env("AMQP_URL", amqp_url)
-        .env("PAGARME_BASE_URL", gateway)
-        .env("PAGARME_SECRET_KEY", "sk_test_drill")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?)
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<bool>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check().await? {
-        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
+const MINUTE: Duration = Duration::from_secs(60);
 
 #[sqlx::test(migrations = false)]
 async fn a_payments_process_killed_mid_call_settles_once_after_restart(
     pool: PgPool,
 ) -> anyhow::Result<()> {
     let world = World::new(pool).await?;
-    let admin = std::env::var("DATABASE_URL")?;
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    let database = world
-        .pool
-        .connect_options()
-        .get_database()
-        .unwrap_or_default()
-        .to_owned();
-    let database_url = format!("{base}/{database}");
     let vhost = testkit::Vhost::create().await?;
     let bus = Arc::new(
         Bus::connect(
@@ -70,7 +34,8 @@ async fn a_payments_process_killed_mid_call_settles_once_after_restart(
         )
         .await?,
     );
-    let gateway = world.sim.base();
+    let prefix = format!("it:{}", uuid::Uuid::now_v7());
+    let env = world.process_env(&vhost.url(), &shared_redis_url(), &prefix)?;
 
     let (raw, charge) = world.charge(PAID).await?;
     let code = charge.order_id.to_string();
@@ -79,22 +44,21 @@ async fn a_payments_process_killed_mid_call_settles_once_after_restart(
         .sim
         .faults(json!({ "timeout_rate": 1.0, "seed": 3 }))
         .await?;
-    let mut first = start(&database_url, &vhost.url(), &gateway)?;
+    let mut first = start_payments(&env).await?;
     bus.publisher()
         .publish(&Outgoing::envelope(&raw, Charge::DESTINATION))
         .await?;
-    eventually("the gateway to make the charge", || async {
+    eventually("the gateway to make the charge", MINUTE, || async {
         Ok(world.sim.charges(&code).await? == 1)
     })
     .await?;
     assert_eq!(world.status(charge.order_id).await?, "processing");
 
-    first.start_kill()?;
-    first.wait().await?;
+    first.kill().await?;
     world.sim.clear_faults().await?;
 
-    let mut second = start(&database_url, &vhost.url(), &gateway)?;
-    eventually("the payment to complete", || async {
+    let mut second = start_payments(&env).await?;
+    eventually("the payment to complete", MINUTE, || async {
         Ok(world.status(charge.order_id).await? == "completed")
     })
     .await?;
@@ -103,8 +67,98 @@ async fn a_payments_process_killed_mid_call_settles_once_after_restart(
         world.events(charge.order_id).await?,
         ["payments.PaymentCompleted"]
     );
-    second.start_kill()?;
-    second.wait().await?;
+    second.kill().await?;
+    bus.close().await;
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_ten_second_outage_is_settled_by_the_settle_job_alone(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let world = World::new(pool).await?;
+    let vhost = testkit::Vhost::create().await?;
+    let bus = Bus::connect(
+        &BusConfig::new(vhost.url(), format!("payments-drill-{}", vhost.name())),
+        payments::topology(),
+    )
+    .await?;
+    let prefix = format!("it:{}", uuid::Uuid::now_v7());
+    let mut env = world.process_env(&vhost.url(), &shared_redis_url(), &prefix)?;
+    // Short enough for a test, the same mechanisms as production's defaults.
+    env.extend([
+        ("PAYMENTS_SETTLE_EVERY_MS", "500".to_owned()),
+        ("PAYMENTS_SETTLE_AFTER_MS", "1000".to_owned()),
+        ("GATEWAY_BREAKER_OPEN_MS", "1000".to_owned()),
+        ("GATEWAY_TIMEOUT_MS", "1000".to_owned()),
+        ("GATEWAY_ATTEMPTS", "2".to_owned()),
+    ]);
+    let mut processes = vec![start_payments(&env).await?, start_payments(&env).await?];
+
+    // Cards tokenized ahead: tokenization is the gateway too, and it is away.
+    let mut commands = Vec::new();
+    for _ in 0..25 {
+        commands.push(world.charge(PAID).await?);
+    }
+    world.sim.faults(json!({ "outage": true })).await?;
+    let outage = Duration::from_secs(10);
+    let began = std::time::Instant::now();
+    let mut orders = Vec::new();
+    let mut restarted = false;
+    while began.elapsed() < outage {
+        let Some((raw, charge)) = commands.pop() else {
+            break;
+        };
+        bus.publisher()
+            .publish(&Outgoing::envelope(&raw, Charge::DESTINATION))
+            .await?;
+        orders.push(charge.order_id);
+        if !restarted && began.elapsed() >= outage / 2 {
+            processes[0].kill().await?;
+            processes[0] = start_payments(&env).await?;
+            restarted = true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Everything that arrived in the outage waits, and nothing was charged.
+    eventually("every payment recorded", MINUTE, || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM payments
+             WHERE order_id = ANY($1) AND status IN ('pending_offline', 'gateway_error')",
+        )
+        .bind(&orders)
+        .fetch_one(&world.pool)
+        .await?;
+        Ok(waiting as usize == orders.len())
+    })
+    .await?;
+    world.sim.clear_faults().await?;
+
+    eventually("every payment settled", MINUTE, || async {
+        let completed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM payments WHERE order_id = ANY($1) AND status = 'completed'",
+        )
+        .bind(&orders)
+        .fetch_one(&world.pool)
+        .await?;
+        Ok(completed as usize == orders.len())
+    })
+    .await?;
+    assert!(orders.len() >= 15, "charges kept coming: {}", orders.len());
+    for order in &orders {
+        assert_eq!(world.sim.charges(&order.to_string()).await?, 1, "{order}");
+        assert_eq!(
+            world.events(*order).await?,
+            [
+                "payments.PaymentPendingOffline",
+                "payments.PaymentCompleted"
+            ],
+            "{order}"
+        );
+    }
+    for process in &mut processes {
+        process.kill().await?;
+    }
     bus.close().await;
     Ok(())
 }

@@ -193,9 +193,18 @@ impl World {
 
     /// The HTTP API on port 0; its base URL.
     pub async fn serve(&self) -> anyhow::Result<String> {
+        self.serve_with(self.sealer.clone()).await
+    }
+
+    /// The HTTP API on port 0 with `sealer` (as a process configured with other keys would
+    /// serve it); its base URL.
+    pub async fn serve_with(
+        &self,
+        sealer: std::sync::Arc<payments::settings::Sealer>,
+    ) -> anyhow::Result<String> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
-        let router = payments::router(self.app_pool.clone(), self.sealer.clone());
+        let router = payments::router(self.app_pool.clone(), sealer);
         tokio::spawn(async move { axum::serve(listener, router).await });
         Ok(url)
     }
@@ -279,4 +288,92 @@ pub async fn app_pool(pool: &sqlx::PgPool) -> anyhow::Result<sqlx::PgPool> {
         })
         .connect_with(options)
         .await?)
+}
+
+impl World {
+    /// The URL of this world's database (as the admin role), for a `payments` process.
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        let admin = std::env::var("DATABASE_URL")?;
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let database = self
+            .pool
+            .connect_options()
+            .get_database()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(format!("{base}/{database}"))
+    }
+
+    /// The environment of a real `payments` process of this world: its database, the broker
+    /// at `amqp_url` (the test's vhost), this simulator as the platform's pagar.me, and
+    /// `redis_url` with `rate_limit_prefix`, a Redis key namespace of the test's own.
+    pub fn process_env(
+        &self,
+        amqp_url: &str,
+        redis_url: &str,
+        rate_limit_prefix: &str,
+    ) -> anyhow::Result<Vec<(&'static str, String)>> {
+        Ok(vec![
+            ("DATABASE_URL", self.database_url()?),
+            ("AMQP_URL", amqp_url.to_owned()),
+            ("PAGARME_BASE_URL", self.sim.base()),
+            ("PAGARME_SECRET_KEY", "sk_test_process".to_owned()),
+            ("REDIS_URL", redis_url.to_owned()),
+            ("GATEWAY_RATE_LIMIT_PREFIX", rate_limit_prefix.to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ])
+    }
+}
+
+/// Starts the real `payments` binary with `env`; returns once it listens.
+pub async fn start_payments(env: &[(&str, String)]) -> anyhow::Result<testkit::ServiceProcess> {
+    testkit::ServiceProcess::start(std::path::Path::new(env!("CARGO_BIN_EXE_payments")), env).await
+}
+
+/// The local Redis the tests share (`REDIS_URL`, default 127.0.0.1:6379).
+pub fn shared_redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Polls `check` every 100 ms until it holds, failing after `within`.
+pub async fn eventually<F, Fut>(
+    what: &str,
+    within: std::time::Duration,
+    mut check: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    while !check().await? {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+impl Sim {
+    /// When each gateway call arrived (ms since the simulator started) whose method and path
+    /// are `method` and `path`, oldest first.
+    pub async fn calls(&self, method: &str, path: &str) -> anyhow::Result<Vec<f64>> {
+        let response: Value = self
+            .http
+            .get(format!("{}/_sim/calls", self.url))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(response["calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["method"] == method && c["path"] == path)
+            .filter_map(|c| c["at_ms"].as_f64())
+            .collect())
+    }
 }

@@ -239,3 +239,166 @@ async fn a_store_account_s_circuit_is_its_own(pool: PgPool) -> anyhow::Result<()
     );
     Ok(())
 }
+
+/// Key rotation. Settings sealed under key A; the process restarts with
+/// `GATEWAY_SETTINGS_KEY` = B and `GATEWAY_SETTINGS_PREVIOUS_KEYS` = A: `GET /admin/gateway`
+/// still shows them, the secret still opens, and the `payments.reseal` job (under its advisory
+/// lock, as the service's non-superuser role) seals the row again under B. With B alone, a row
+/// still under A is reported by readiness (a fingerprint and a count, never a key), left as it
+/// is by the job, and refused — not opened with B — when charging.
+#[sqlx::test(migrations = false)]
+async fn a_rotated_key_still_reads_old_rows_and_the_job_reseals_them(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    use std::sync::Arc;
+
+    let world = World::new(pool).await?;
+    let key = store(&world, world.store).await?;
+    let (a_hex, b_hex) = ("a1".repeat(32), "b2".repeat(32));
+    let a = Arc::new(Sealer::new(&SecretString::from(a_hex.clone()))?);
+    let http = reqwest::Client::new();
+
+    let under_a = world.serve_with(a.clone()).await?;
+    let body =
+        json!({"provider": "pagarme", "secret_key": SECRET, "public_key": "pk_test_store0wn"});
+    let saved = http
+        .put(format!("{under_a}/admin/gateway"))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await?;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let row = || async {
+        sqlx::query_as::<_, (String, Vec<u8>)>(
+            "SELECT key_id, secret_key_sealed FROM gateway_settings WHERE store_id = $1",
+        )
+        .bind(world.store)
+        .fetch_one(&world.pool)
+        .await
+    };
+    let (key_id, sealed_under_a) = row().await?;
+    assert_eq!(key_id, a.key_id());
+
+    // Restarted with B current and A previous, as the environment gives them.
+    let config = payments::PaymentsConfig {
+        gateway_settings_key: SecretString::from(b_hex.clone()),
+        gateway_settings_previous_keys: Some(SecretString::from(a_hex.clone())),
+        ..crate::helpers::fast_config()
+    };
+    let rotated = Arc::new(Sealer::from_config(&config)?);
+    assert_ne!(rotated.key_id(), a.key_id());
+    let under_b = world.serve_with(rotated.clone()).await?;
+    let shown: Value = http
+        .get(format!("{under_b}/admin/gateway"))
+        .bearer_auth(&key)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    assert_eq!(shown["secret_key_last4"], "W9xz");
+    assert_eq!(shown["customised"], true);
+    let opened = payments::settings::load(&world.app_pool, &rotated, world.store).await?;
+    assert_eq!(
+        opened.map(|s| secrecy::ExposeSecret::expose_secret(&s.secret_key).to_owned()),
+        Some(SECRET.to_owned()),
+        "a row under the previous key still opens"
+    );
+    assert_eq!(
+        payments::settings::unreadable(&world.app_pool, &rotated).await,
+        Ok(())
+    );
+
+    let job = payments::reseal_job(rotated.clone());
+    assert_eq!(
+        job.run_once(&world.app_pool).await?,
+        Some(1),
+        "one row re-sealed"
+    );
+    let (key_id, sealed_under_b) = row().await?;
+    assert_eq!(key_id, rotated.key_id(), "the row's fingerprint is B's");
+    assert_ne!(sealed_under_b, sealed_under_a);
+    assert_eq!(
+        job.run_once(&world.app_pool).await?,
+        Some(0),
+        "nothing left"
+    );
+
+    // B alone (A dropped from the environment): the re-sealed row opens with B.
+    let only_b = Arc::new(Sealer::new(&SecretString::from(b_hex.clone()))?);
+    let opened = payments::settings::load(&world.app_pool, &only_b, world.store).await?;
+    assert!(opened.is_some());
+
+    // Another store's row still under A (saved by a replica not yet rotated).
+    let stranger = Uuid::now_v7();
+    let own = GatewaySettings {
+        provider: Provider::PagarMe,
+        public_key: "pk_test_stranger".into(),
+        secret_key: SecretString::from("sk_test_strangerKey1".to_owned()),
+    };
+    payments::settings::save(&world.app_pool, &a, stranger, &own).await?;
+    let reason = payments::settings::unreadable(&world.app_pool, &only_b)
+        .await
+        .expect_err("readiness reports the unreadable row");
+    assert!(
+        reason.starts_with("1 store gateway setting(s)") && reason.contains(a.key_id()),
+        "{reason}"
+    );
+    assert!(!reason.contains(&a_hex) && !reason.contains(&b_hex));
+    assert_eq!(
+        payments::reseal_job(only_b.clone())
+            .run_once(&world.app_pool)
+            .await?,
+        Some(0),
+        "a row under an unknown key is left as it is"
+    );
+    let (stranger_key,): (String,) =
+        sqlx::query_as("SELECT key_id FROM gateway_settings WHERE store_id = $1")
+            .bind(stranger)
+            .fetch_one(&world.pool)
+            .await?;
+    assert_eq!(stranger_key, a.key_id());
+    let refused = payments::settings::load(&world.app_pool, &only_b, stranger)
+        .await
+        .expect_err("never opened with another key")
+        .to_string();
+    assert!(
+        refused.contains(a.key_id()) && !refused.contains(&a_hex),
+        "{refused}"
+    );
+    Ok(())
+}
+
+/// A malformed `GATEWAY_SETTINGS_PREVIOUS_KEYS` stops the real binary at start with an error
+/// naming the variable and the entry's position — no panic, and no key in its output.
+#[tokio::test]
+async fn a_malformed_previous_key_stops_the_service_without_printing_keys() -> anyhow::Result<()> {
+    let good = "c3".repeat(32);
+    let bad = format!("{}zz", "d4".repeat(31));
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_payments"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", "0")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nothing")
+        .env("GATEWAY_SETTINGS_KEY", &good)
+        .env("GATEWAY_SETTINGS_PREVIOUS_KEYS", format!("{good},{bad}"))
+        .kill_on_drop(true)
+        .output()
+        .await?;
+    assert!(!output.status.success());
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        printed.contains("GATEWAY_SETTINGS_PREVIOUS_KEYS") && printed.contains("entry 2"),
+        "{printed}"
+    );
+    assert!(!printed.contains("panicked"), "{printed}");
+    assert!(
+        !printed.contains(&good) && !printed.contains("d4d4d4"),
+        "{printed}"
+    );
+    Ok(())
+}
