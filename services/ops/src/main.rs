@@ -6,7 +6,7 @@ use service_kit::Runtime;
 async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init("ops");
     let config = ops::OpsConfig::from_env()?;
-    let runtime = Runtime::new("ops", ops::PORT)?;
+    let runtime = Runtime::new("ops", ops::PORT)?.job(ops::archive_trim(config.archive_days));
     let router = ops::router(ops::http::Api {
         pool: runtime.pool.clone(),
         bus: runtime.bus_slot(),
