@@ -9,15 +9,25 @@
 //! summitctl failures list --tenant <store> --grep card --json
 //! summitctl failures show <message-id>
 //! summitctl failures retry <message-id>
-//! summitctl failures retry --queue payments.commands --kind rejected --rate 5
+//! summitctl failures retry --group 3f2a9c01b7de --rate 5   # paced, with a progress bar
+//! summitctl failures edit <message-id>  # in $EDITOR, checked against the contract, retried
+//! summitctl failures discard --group 3f2a9c01b7de --yes
+//! summitctl failures restore <message-id>
 //! ```
 //!
 //! `dlq` and `events` talk to the broker, `AMQP_URL` (default: the local one). Peeking leaves
 //! dead letters in place; replaying moves them back to their work queue, confirmed, restarting
 //! their attempts. `failures` talks to the ops service's parking store over HTTP: `OPS_URL`
 //! (default `http://127.0.0.1:8085`) with the operator token `OPS_TOKEN` (docs/ops.md).
+//!
+//! Exit codes are [`exit`]'s: 0 done, 1 failed, 2 usage, 130 interrupted.
 
+mod editing;
+mod exit;
 mod failures;
+mod ops_api;
+mod output;
+mod paced;
 
 use bus::{Bus, BusConfig, Topology};
 use clap::{Parser, Subcommand};
@@ -67,8 +77,18 @@ enum Dlq {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::from(exit::code(&error))
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Failures { action } = cli.command {
         return failures::run(action).await;
     }
