@@ -13,6 +13,7 @@
 //! summitctl failures edit <message-id>  # in $EDITOR, checked against the contract, retried
 //! summitctl failures discard --group 3f2a9c01b7de --yes
 //! summitctl failures restore <message-id>
+//! summitctl queues                      # every work queue: depth, consumers, dead letters, parked
 //! ```
 //!
 //! `dlq` and `events` talk to the broker, `AMQP_URL` (default: the local one). Peeking leaves
@@ -28,6 +29,7 @@ mod failures;
 mod ops_api;
 mod output;
 mod paced;
+mod queues;
 
 use bus::{Bus, BusConfig, Topology};
 use clap::{Parser, Subcommand};
@@ -51,6 +53,13 @@ enum Command {
     Failures {
         #[command(subcommand)]
         action: Option<failures::Action>,
+    },
+    /// Every work queue: depth, consumers, dead letters, parked failures, rates (from the ops
+    /// service, which reads the broker).
+    Queues {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Dead-letter queues: `<queue>.dlq` of a work queue.
     Dlq {
@@ -89,8 +98,10 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Failures { action } = cli.command {
-        return failures::run(action).await;
+    match cli.command {
+        Command::Failures { action } => return failures::run(action).await,
+        Command::Queues { json } => return queues::run(json).await,
+        _ => {}
     }
     // No topology of its own: the services declare the queues an operator works on.
     let bus = Bus::connect(&BusConfig::from_env("summitctl"), Topology::new()).await?;
@@ -151,7 +162,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let moved = bus.replay_dead_letters(work_queue(&queue), max).await?;
             println!("replayed queue={} messages={moved}", work_queue(&queue));
         }
-        Command::Failures { .. } => unreachable!("answered above, without the broker"),
+        Command::Failures { .. } | Command::Queues { .. } => {
+            unreachable!("answered above, without the broker")
+        }
     }
     bus.close().await;
     Ok(())

@@ -36,7 +36,7 @@ pub fn table(header: &[&str]) -> Table {
 /// A cell colored by what its word means (failure states red/yellow, done green).
 pub fn status_cell(status: &str) -> Cell {
     let color = match status {
-        "parked" | "unreachable" | "missing" => Some(Color::Yellow),
+        "parked" | "unreachable" | "no consumer" => Some(Color::Yellow),
         "retried" | "ok" => Some(Color::Green),
         "discarded" => Some(Color::DarkGrey),
         "failed" | "error" => Some(Color::Red),

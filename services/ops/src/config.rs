@@ -16,6 +16,9 @@ pub struct OpsConfig {
     /// `OPS_ARCHIVE_DAYS` (default 14): discarded failures are kept this many days, then
     /// trimmed.
     pub archive_days: u32,
+    /// `OPS_MANAGEMENT_URL` (e.g. `http://user:pass@host:15672`; `off` disables; unset: the
+    /// AMQP URL's host on port 15672 with its credentials): where queue rates come from.
+    pub management_url: Option<String>,
 }
 
 impl OpsConfig {
@@ -26,6 +29,8 @@ impl OpsConfig {
             queues: parse_queues(&queues),
             default_rate_per_s: env_or("OPS_RETRY_RATE", 10.0)?,
             archive_days: env_or("OPS_ARCHIVE_DAYS", 14)?,
+            management_url: Some(env_or::<String>("OPS_MANAGEMENT_URL", String::new())?)
+                .filter(|u| !u.trim().is_empty()),
         })
     }
 }

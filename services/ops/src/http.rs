@@ -1,6 +1,8 @@
 //! `/ops/…`: the operators' API (JSON; errors are problem+json). Every request presents
 //! `Authorization: Bearer <OPS_TOKEN>`, compared in constant time; anything else is 401.
 //!
+//! - `GET /ops/queues` — every work queue ops drains: depth, consumers, dead letters, parked
+//!   failures, rates where the management API offers them.
 //! - `GET /ops/failures/groups` — parked failures grouped by queue, type, error kind and the
 //!   error's first line (the same filters as the listing).
 //! - `GET /ops/failures?queue=&type=&kind=&tenant=&since=&grep=&status=&limit=&cursor=` — a
@@ -42,6 +44,10 @@ pub struct Api {
     pub token: SecretString,
     /// Rate of a bulk retry that names none.
     pub default_rate_per_s: f64,
+    /// The work queues ops drains (`GET /ops/queues` shows them).
+    pub queues: Vec<String>,
+    /// The management API, for rates (`None`: off).
+    pub management: Option<Arc<crate::queues::Management>>,
 }
 
 pub fn router(api: Api) -> Router {
@@ -51,6 +57,7 @@ pub fn router(api: Api) -> Router {
         tracing::warn!("OPS_TOKEN is not set: every /ops request is refused");
     }
     Router::new()
+        .route("/ops/queues", get(queues))
         .route("/ops/failures", get(list))
         .route("/ops/failures/groups", get(groups))
         .route("/ops/failures/retry", post(retry_bulk))
@@ -188,6 +195,13 @@ async fn list(
         items: rows.iter().map(store::Row::summary).collect(),
         next_cursor: next.map(|c| service_kit::cursor::encode(&c)),
     }))
+}
+
+async fn queues(State(api): State<Api>) -> Result<Json<crate::queues::Queues>, Problem> {
+    let bus = api.bus.get().ok_or(RetryError::NoBroker)?;
+    Ok(Json(
+        crate::queues::overview(&api.pool, bus, &api.queues, api.management.as_deref()).await?,
+    ))
 }
 
 async fn groups(

@@ -16,6 +16,7 @@
 //! - [`retry`]: sending a parked message back to the queue it came from (confirmed, mandatory,
 //!   the same message id) before its row says `retried`; bulk retries at a set rate.
 //! - [`http`]: `/ops/…`, behind `Authorization: Bearer <OPS_TOKEN>`.
+//! - [`queues`]: every work queue with its `.dlq`, depth, consumers, parked failures and rates.
 //! - [`metrics`]: `summit_parked_failures{queue, type, kind}` on `/metrics`.
 //! - [`config`]: ops' settings from the environment.
 
@@ -24,6 +25,7 @@ pub mod edit;
 pub mod http;
 pub mod metrics;
 pub mod parking;
+pub mod queues;
 pub mod retry;
 pub mod store;
 

@@ -12,6 +12,12 @@ async fn main() -> anyhow::Result<()> {
         bus: runtime.bus_slot(),
         token: config.token.clone(),
         default_rate_per_s: config.default_rate_per_s,
+        queues: config.queues.clone(),
+        management: ops::queues::Management::from_settings(
+            secrecy::ExposeSecret::expose_secret(&runtime.config.amqp_url),
+            config.management_url.as_deref(),
+        )
+        .map(std::sync::Arc::new),
     });
     let consumers = ops::consumers(&runtime.pool, &config.queues);
     tokio::spawn(ops::metrics::export(

@@ -6,5 +6,6 @@ mod archive;
 mod edits;
 mod failures;
 mod helpers;
+mod queues;
 mod retries;
 mod topology;
