@@ -14,12 +14,14 @@
 //! summitctl failures discard --group 3f2a9c01b7de --yes
 //! summitctl failures restore <message-id>
 //! summitctl queues                      # every work queue: depth, consumers, dead letters, parked
+//! summitctl outbox                      # every service's outbox: backlog, oldest unsent, set aside
 //! ```
 //!
 //! `dlq` and `events` talk to the broker, `AMQP_URL` (default: the local one). Peeking leaves
 //! dead letters in place; replaying moves them back to their work queue, confirmed, restarting
 //! their attempts. `failures` talks to the ops service's parking store over HTTP: `OPS_URL`
-//! (default `http://127.0.0.1:8085`) with the operator token `OPS_TOKEN` (docs/ops.md).
+//! (default `http://127.0.0.1:8085`) with the operator token `OPS_TOKEN` (docs/ops.md), and
+//! so does `queues`. `outbox` asks every service's `GET /outbox` (`CATALOG_URL`, …).
 //!
 //! Exit codes are [`exit`]'s: 0 done, 1 failed, 2 usage, 130 interrupted.
 
@@ -27,6 +29,7 @@ mod editing;
 mod exit;
 mod failures;
 mod ops_api;
+mod outbox;
 mod output;
 mod paced;
 mod queues;
@@ -57,6 +60,14 @@ enum Command {
     /// Every work queue: depth, consumers, dead letters, parked failures, rates (from the ops
     /// service, which reads the broker).
     Queues {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every service's outbox: backlog, oldest unsent row, scheduled retries, failing and
+    /// set-aside rows (`CATALOG_URL`, `CHECKOUT_URL`, `PAYMENTS_URL`, `NOTIFICATIONS_URL`,
+    /// `OPS_URL`; local ports by default).
+    Outbox {
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -101,6 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Failures { action } => return failures::run(action).await,
         Command::Queues { json } => return queues::run(json).await,
+        Command::Outbox { json } => return outbox::run(json).await,
         _ => {}
     }
     // No topology of its own: the services declare the queues an operator works on.
@@ -162,7 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let moved = bus.replay_dead_letters(work_queue(&queue), max).await?;
             println!("replayed queue={} messages={moved}", work_queue(&queue));
         }
-        Command::Failures { .. } | Command::Queues { .. } => {
+        Command::Failures { .. } | Command::Queues { .. } | Command::Outbox { .. } => {
             unreachable!("answered above, without the broker")
         }
     }

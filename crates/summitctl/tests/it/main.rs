@@ -5,4 +5,5 @@
 mod failures;
 mod harness;
 mod operating;
+mod outbox;
 mod queues;
