@@ -30,6 +30,11 @@ pub fn table(header: &[&str]) -> Table {
     if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         table.force_no_tty();
     }
+    // A terminal that reports no real width (a pty without a size) would squeeze every column
+    // to a letter: lay the table out at its natural width instead.
+    if table.width().is_some_and(|width| width < 40) {
+        table.set_content_arrangement(ContentArrangement::Disabled);
+    }
     table
 }
 

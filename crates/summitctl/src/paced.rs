@@ -109,7 +109,7 @@ pub async fn retry(
         }
         bar.inc(1);
     }
-    bar.finish_with_message("done");
+    bar.finish_and_clear();
     println!(
         "retried={} skipped={} failed={} matched={} elapsed_s={:.2}",
         tally.retried,
