@@ -4,7 +4,9 @@
 //!
 //! Interrupting (Ctrl-C) stops before the next message and exits 130; running the same command
 //! again resumes, since retried rows are no longer parked and so no longer match. A row someone
-//! else retried or discarded meanwhile (409/404) is skipped, not failed.
+//! else retried or discarded meanwhile (409/404) is skipped, not failed. Ten failures in a row
+//! (the broker or ops away) stop the run rather than burn through every message: fix, then run
+//! it again.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -21,6 +23,9 @@ use crate::ops_api::{Client, problem_detail, segment};
 pub fn slot(index: usize, rate_per_s: f64) -> Duration {
     Duration::from_secs_f64(index as f64 / rate_per_s)
 }
+
+/// Failures in a row that stop a bulk retry.
+const GIVE_UP_AFTER: usize = 10;
 
 #[derive(Debug, Default)]
 struct Tally {
@@ -69,6 +74,7 @@ pub async fn retry(
     let bar = progress(ids.len());
     let start = Instant::now();
     let mut tally = Tally::default();
+    let mut in_a_row = 0;
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     for (index, id) in ids.iter().enumerate() {
@@ -88,6 +94,7 @@ pub async fn retry(
             () = tokio::time::sleep_until(start + slot(index, rate)) => {}
         }
         let path = format!("/ops/failures/{}/retry", segment(id));
+        let failed_before = tally.failed;
         match client.post_answer(&path, &serde_json::json!({})).await {
             Ok((status, _)) if status.is_success() => tally.retried += 1,
             Ok((StatusCode::CONFLICT | StatusCode::NOT_FOUND, _)) => tally.skipped += 1,
@@ -108,6 +115,25 @@ pub async fn retry(
             }
         }
         bar.inc(1);
+        in_a_row = if tally.failed > failed_before {
+            in_a_row + 1
+        } else {
+            0
+        };
+        if in_a_row == GIVE_UP_AFTER {
+            bar.abandon();
+            println!(
+                "retried={} skipped={} failed={} matched={} stopped",
+                tally.retried,
+                tally.skipped,
+                tally.failed,
+                ids.len()
+            );
+            anyhow::bail!(
+                "stopped after {GIVE_UP_AFTER} failures in a row; once the cause is fixed, run \
+                 the same command again to resume"
+            );
+        }
     }
     bar.finish_and_clear();
     println!(

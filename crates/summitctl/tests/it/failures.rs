@@ -95,12 +95,12 @@ async fn failures_are_grouped_listed_shown_and_retried_from_the_command_line(
             &b.to_string(),
             "--rate",
             "20",
+            "--background",
         ],
     )
     .await;
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("retried=1 "), "{out}");
-    assert!(out.contains("matched=1"), "{out}");
+    assert!(out.contains("matched=1"), "handed to ops: {out}");
     let start = Instant::now();
     let back = loop {
         let taken = ops.bus.take(QUEUE, 10).await?;
@@ -122,5 +122,52 @@ async fn failures_are_grouped_listed_shown_and_retried_from_the_command_line(
     let (code, _, err) = summitctl(&ops.url, "wrong", &["failures"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("401"), "{err}");
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_bulk_retry_stops_after_ten_failures_in_a_row(pool: PgPool) -> anyhow::Result<()> {
+    let ops = start(&pool).await?;
+    let tenant = Uuid::now_v7();
+    for n in 0..12 {
+        dead_letter(&ops, tenant, &format!("tok_nowhere_{n}")).await?;
+    }
+    let start = Instant::now();
+    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM failures")
+        .fetch_one(&pool)
+        .await?
+        < 12
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "never parked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Their queue is gone: the broker returns every retry (mandatory), ops answers 502.
+    sqlx::query("UPDATE failures SET queue = 'no.such-queue'")
+        .execute(&pool)
+        .await?;
+    let (code, out, err) = summitctl(
+        &ops.url,
+        TOKEN,
+        &[
+            "failures",
+            "retry",
+            "--tenant",
+            &tenant.to_string(),
+            "--rate",
+            "100",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("retried=0 skipped=0 failed=10 matched=12 stopped"),
+        "{out}"
+    );
+    assert!(err.contains("10 failures in a row"), "{err}");
+    assert!(err.contains("502"), "each failure is named: {err}");
+    let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM failures WHERE status = 'parked'")
+        .fetch_one(&pool)
+        .await?;
+    assert_eq!(parked, 12, "nothing marked retried");
     Ok(())
 }
