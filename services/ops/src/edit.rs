@@ -4,8 +4,9 @@
 //! Invariants: an edited body is accepted only when it decodes as the message it claims to be
 //! (`contracts::message::decode_body`: an envelope, a known type, a supported version and a
 //! payload of that type), keeps the parked message's id (the consumer's inbox must still know
-//! it) and its type (an edit corrects a message; it does not send a different one), and
-//! differs from what is parked. This is the one place edits are validated: the CLI only sends.
+//! it), its type (an edit corrects a message; it does not send a different one) and its
+//! tenant (an operator's edit never moves a message into another store's data), and differs
+//! from what is parked. This is the one place edits are validated: the CLI only sends.
 //! Storing the audit, replacing the body and publishing happen in [`crate::retry`].
 
 use contracts::RawEnvelope;
@@ -60,6 +61,12 @@ pub fn validate(row: &Row, edited: &Value) -> Result<Edited, Invalid> {
         && envelope.kind != kind
     {
         return Err(invalid("body.type", format!("must stay {kind}")));
+    }
+    if row.tenant_id.is_some() && envelope.tenant_id != row.tenant_id {
+        return Err(invalid(
+            "body.tenant_id",
+            "must stay the same store (an edit never moves a message to another tenant)",
+        ));
     }
     let unchanged = serde_json::from_slice::<Value>(&row.body).is_ok_and(|was| was == document);
     if unchanged {
@@ -154,6 +161,10 @@ mod tests {
             "body.id"
         );
         assert_eq!(with(&|v| v["type"] = "payments.void".into()).field, "body");
+        assert_eq!(
+            with(&|v| v["tenant_id"] = Uuid::now_v7().to_string().into()).field,
+            "body.tenant_id"
+        );
         assert_eq!(with(&|v| v["version"] = 9.into()).field, "body");
         assert!(with(&|_| {}).reason.starts_with("unchanged"));
         let not_json = validate(&parked, &Value::String("{oops".into())).unwrap_err();
