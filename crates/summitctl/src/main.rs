@@ -52,7 +52,8 @@ enum Command {
         #[arg(long)]
         exchange: Option<String>,
     },
-    /// Dead letters parked by the ops service: grouped (default), listed, shown, retried.
+    /// Dead letters parked by the ops service: grouped (default), listed, shown, retried,
+    /// edited, discarded, restored.
     Failures {
         #[command(subcommand)]
         action: Option<failures::Action>,
