@@ -326,8 +326,10 @@ async fn an_operator_goes_from_first_sight_of_failures_to_replay(
     .fetch_all(&pool)
     .await?;
     assert_eq!(times.len(), 5);
+    // The broker saw them spread too: 1 s nominal, less the first request's own latency at
+    // most (loosely: a loaded machine only makes the first one later).
     assert!(
-        times[4] - times[0] >= chrono::Duration::milliseconds(900),
+        times[4] - times[0] >= chrono::Duration::milliseconds(750),
         "spread {}",
         times[4] - times[0]
     );
@@ -350,7 +352,7 @@ async fn an_operator_goes_from_first_sight_of_failures_to_replay(
             "--group",
             &catalog_group,
             "--rate",
-            "1",
+            "0.5",
         ],
         &[],
     )
