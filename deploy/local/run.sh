@@ -73,6 +73,6 @@ for name in "${services[@]}"; do
   fi
 done
 echo "Mail sent by notifications: http://127.0.0.1:1080 (maildev)."
-echo "Dead letters parked by ops: OPS_TOKEN=$(service_env ops | sed -n 's/^OPS_TOKEN=//p') summitctl failures."
+echo "Operating (README): OPS_TOKEN=$(service_env ops | sed -n 's/^OPS_TOKEN=//p') summitctl failures | queues; summitctl outbox."
 echo "RabbitMQ management: http://127.0.0.1:15672 (guest/guest). Ctrl-C stops Summit."
 wait "${pids[@]}"

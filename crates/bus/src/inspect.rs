@@ -1,5 +1,9 @@
-//! Reading queues without a consumer: how deep a queue is, and taking what is in it. For
-//! operators' tools and tests; services consume through [`crate::Bus::consume`].
+//! Reading queues without a consumer: how deep a queue is and who consumes it, and taking what
+//! is in it. For operators' tools and tests; services consume through [`crate::Bus::consume`].
+//!
+//! Depth and consumers come from a passive `queue.declare`: exact at that instant (unlike the
+//! management API's sampled figures), and available on any broker — but they count ready
+//! messages only, not those delivered and not yet acked.
 
 use std::collections::BTreeMap;
 
@@ -44,7 +48,44 @@ pub(crate) fn render(table: Option<&FieldTable>) -> BTreeMap<String, String> {
     out
 }
 
+/// A queue as a passive declare sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Messages ready (not counting those delivered and unacked).
+    pub messages: u32,
+    pub consumers: u32,
+}
+
 impl Bus {
+    /// Depth and consumers of `queue`; `None` when the broker has no such queue.
+    pub async fn queue_stats(&self, queue: &str) -> Result<Option<QueueStats>, BusError> {
+        let channel = self.channel().await?;
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        match declared {
+            Ok(declared) => {
+                let _ = channel.close(200, "inspected".into()).await;
+                Ok(Some(QueueStats {
+                    messages: declared.message_count(),
+                    consumers: declared.consumer_count(),
+                }))
+            }
+            // The broker closed the channel saying NOT_FOUND: no such queue.
+            Err(error) if matches!(error.kind(), lapin::ErrorKind::ProtocolError(e) if e.get_id() == 404) => {
+                Ok(None)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Messages ready in `queue` (not counting those delivered and unacked).
     pub async fn depth(&self, queue: &str) -> Result<u32, BusError> {
         let channel = self.channel().await?;

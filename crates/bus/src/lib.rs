@@ -33,7 +33,7 @@ pub mod topology;
 pub use connection::{Bus, BusConfig};
 pub use consumer::{ConsumerConfig, Handler, Incoming, Outcome};
 pub use dead_letters::{DeadLetter, DeadLetterHandler};
-pub use inspect::Peeked;
+pub use inspect::{Peeked, QueueStats};
 pub use publisher::{Outgoing, PublishError, Publisher};
 pub use retry::{Retry, RetryQueue, ScheduleError};
 pub use topology::{Binding, QueueSpec, Topology};

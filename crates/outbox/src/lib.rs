@@ -12,6 +12,7 @@
 //! - [`classify`]: which database failures pause a consumer and which count as an attempt.
 //! - [`inbox::record`]: a consumer records `(message_id, handler)` in the same transaction as its
 //!   effect; a redelivered or re-published message finds its row and has no second effect.
+//! - [`status`]: the backlog, the oldest unsent row's age, failing and set-aside rows.
 //! - [`migrator`]: the outbox and inbox tables, joined to a service's own migrations.
 
 pub mod classify;
@@ -19,6 +20,7 @@ pub mod inbox;
 pub mod parking;
 pub mod relay;
 pub mod retries;
+pub mod status;
 
 use bus::Outgoing;
 use contracts::{Contract, Destination, Envelope, RawEnvelope};
@@ -27,6 +29,7 @@ use sqlx::migrate::Migrator;
 
 pub use relay::{Relay, RelayConfig, RelayError};
 pub use retries::{Retries, RetryError};
+pub use status::OutboxStatus;
 
 /// The outbox's and inbox's own migrations.
 pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");

@@ -9,6 +9,7 @@
 //!   problems too.
 //! - [`http`]: the layers every service's HTTP edge wears: request ids, tracing, a timeout.
 //! - [`metrics`]: Prometheus metrics at `/metrics`.
+//! - [`outbox_status`]: `GET /outbox`, the outbox's backlog as JSON (and as gauges).
 //! - [`idempotency`]: `Idempotency-Key` on HTTP writes, recorded with their effect.
 //! - [`admin_key`]: merchant admin keys, kept and published only as SHA-256.
 //! - [`cursor`]: opaque page cursors.
@@ -30,6 +31,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod listening;
 pub mod metrics;
+pub mod outbox_status;
 pub mod problem;
 pub mod runtime;
 pub mod tenant;

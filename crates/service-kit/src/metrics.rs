@@ -1,6 +1,8 @@
 //! Prometheus metrics at `GET /metrics`: what the bus (`summit_messages_total`,
 //! `summit_handler_seconds`), the outbox relay (`summit_outbox_published_total`,
-//! `summit_outbox_failed_total`) and the HTTP edge (`summit_http_requests_total`,
+//! `summit_outbox_failed_total`; and from the table, refreshed every 15 s:
+//! `summit_outbox_backlog`, `summit_outbox_oldest_unsent_seconds`, `summit_outbox_failing`,
+//! `summit_outbox_parked` — see [`crate::outbox_status`]) and the HTTP edge (`summit_http_requests_total`,
 //! `summit_http_request_seconds`) record.
 //!
 //! The recorder is process-global and installed once, on first use.

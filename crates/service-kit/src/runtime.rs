@@ -207,7 +207,8 @@ impl Runtime {
         let app = crate::http::edge(
             router
                 .merge(health.router())
-                .merge(crate::metrics::router()),
+                .merge(crate::metrics::router())
+                .merge(crate::outbox_status::router(pool.clone())),
             config.request_timeout,
         );
         let addr = listener.local_addr()?;
@@ -249,6 +250,11 @@ impl Runtime {
                 for job in jobs {
                     work.spawn(job.run(pool.clone(), shutdown.clone()));
                 }
+                work.spawn(crate::outbox_status::export(
+                    pool.clone(),
+                    Duration::from_secs(15),
+                    shutdown.clone(),
+                ));
                 tracing::info!(service = %config.name, "ready");
                 shutdown.cancelled().await;
                 work.close();

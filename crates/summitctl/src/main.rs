@@ -9,15 +9,30 @@
 //! summitctl failures list --tenant <store> --grep card --json
 //! summitctl failures show <message-id>
 //! summitctl failures retry <message-id>
-//! summitctl failures retry --queue payments.commands --kind rejected --rate 5
+//! summitctl failures retry --group 3f2a9c01b7de --rate 5   # paced, with a progress bar
+//! summitctl failures edit <message-id>  # in $EDITOR, checked against the contract, retried
+//! summitctl failures discard --group 3f2a9c01b7de --yes
+//! summitctl failures restore <message-id>
+//! summitctl queues                      # every work queue: depth, consumers, dead letters, parked
+//! summitctl outbox                      # every service's outbox: backlog, oldest unsent, set aside
 //! ```
 //!
 //! `dlq` and `events` talk to the broker, `AMQP_URL` (default: the local one). Peeking leaves
 //! dead letters in place; replaying moves them back to their work queue, confirmed, restarting
 //! their attempts. `failures` talks to the ops service's parking store over HTTP: `OPS_URL`
-//! (default `http://127.0.0.1:8085`) with the operator token `OPS_TOKEN` (docs/ops.md).
+//! (default `http://127.0.0.1:8085`) with the operator token `OPS_TOKEN` (docs/ops.md), and
+//! so does `queues`. `outbox` asks every service's `GET /outbox` (`CATALOG_URL`, …).
+//!
+//! Exit codes are [`exit`]'s: 0 done, 1 failed, 2 usage, 130 interrupted.
 
+mod editing;
+mod exit;
 mod failures;
+mod ops_api;
+mod outbox;
+mod output;
+mod paced;
+mod queues;
 
 use bus::{Bus, BusConfig, Topology};
 use clap::{Parser, Subcommand};
@@ -37,10 +52,26 @@ enum Command {
         #[arg(long)]
         exchange: Option<String>,
     },
-    /// Dead letters parked by the ops service: grouped (default), listed, shown, retried.
+    /// Dead letters parked by the ops service: grouped (default), listed, shown, retried,
+    /// edited, discarded, restored.
     Failures {
         #[command(subcommand)]
         action: Option<failures::Action>,
+    },
+    /// Every work queue: depth, consumers, dead letters, parked failures, rates (from the ops
+    /// service, which reads the broker).
+    Queues {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every service's outbox: backlog, oldest unsent row, scheduled retries, failing and
+    /// set-aside rows (`CATALOG_URL`, `CHECKOUT_URL`, `PAYMENTS_URL`, `NOTIFICATIONS_URL`,
+    /// `OPS_URL`; local ports by default).
+    Outbox {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Dead-letter queues: `<queue>.dlq` of a work queue.
     Dlq {
@@ -67,10 +98,23 @@ enum Dlq {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if let Command::Failures { action } = cli.command {
-        return failures::run(action).await;
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::from(exit::code(&error))
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Failures { action } => return failures::run(action).await,
+        Command::Queues { json } => return queues::run(json).await,
+        Command::Outbox { json } => return outbox::run(json).await,
+        _ => {}
     }
     // No topology of its own: the services declare the queues an operator works on.
     let bus = Bus::connect(&BusConfig::from_env("summitctl"), Topology::new()).await?;
@@ -131,7 +175,9 @@ async fn main() -> anyhow::Result<()> {
             let moved = bus.replay_dead_letters(work_queue(&queue), max).await?;
             println!("replayed queue={} messages={moved}", work_queue(&queue));
         }
-        Command::Failures { .. } => unreachable!("answered above, without the broker"),
+        Command::Failures { .. } | Command::Queues { .. } | Command::Outbox { .. } => {
+            unreachable!("answered above, without the broker")
+        }
     }
     bus.close().await;
     Ok(())

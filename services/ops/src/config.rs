@@ -13,6 +13,12 @@ pub struct OpsConfig {
     pub queues: Vec<String>,
     /// `OPS_RETRY_RATE` (default 10): messages per second of a bulk retry that names no rate.
     pub default_rate_per_s: f64,
+    /// `OPS_ARCHIVE_DAYS` (default 14): discarded failures are kept this many days, then
+    /// trimmed.
+    pub archive_days: u32,
+    /// `OPS_MANAGEMENT_URL` (e.g. `http://user:pass@host:15672`; `off` disables; unset: the
+    /// AMQP URL's host on port 15672 with its credentials): where queue rates come from.
+    pub management_url: Option<String>,
 }
 
 impl OpsConfig {
@@ -22,6 +28,9 @@ impl OpsConfig {
             token: env_or::<String>("OPS_TOKEN", String::new())?.into(),
             queues: parse_queues(&queues),
             default_rate_per_s: env_or("OPS_RETRY_RATE", 10.0)?,
+            archive_days: env_or("OPS_ARCHIVE_DAYS", 14)?,
+            management_url: Some(env_or::<String>("OPS_MANAGEMENT_URL", String::new())?)
+                .filter(|u| !u.trim().is_empty()),
         })
     }
 }
@@ -50,7 +59,13 @@ mod tests {
     #[test]
     fn every_variable_read_is_documented() {
         const DOCS: &str = include_str!("../../../docs/ops.md");
-        for name in ["OPS_TOKEN", "OPS_QUEUES", "OPS_RETRY_RATE", "OPS_URL"] {
+        for name in [
+            "OPS_TOKEN",
+            "OPS_QUEUES",
+            "OPS_RETRY_RATE",
+            "OPS_ARCHIVE_DAYS",
+            "OPS_URL",
+        ] {
             assert!(DOCS.contains(name), "docs/ops.md names {name}");
         }
     }

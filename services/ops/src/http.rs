@@ -1,6 +1,8 @@
 //! `/ops/…`: the operators' API (JSON; errors are problem+json). Every request presents
 //! `Authorization: Bearer <OPS_TOKEN>`, compared in constant time; anything else is 401.
 //!
+//! - `GET /ops/queues` — every work queue ops drains: depth, consumers, dead letters, parked
+//!   failures, rates where the management API offers them.
 //! - `GET /ops/failures/groups` — parked failures grouped by queue, type, error kind and the
 //!   error's first line (the same filters as the listing).
 //! - `GET /ops/failures?queue=&type=&kind=&tenant=&since=&grep=&status=&limit=&cursor=` — a
@@ -9,7 +11,12 @@
 //! - `POST /ops/failures/{message_id}/retry` — back to its queue, confirmed, then `retried`.
 //! - `POST /ops/failures/retry` `{filters…, "rate_per_s": 5, "limit": 1000}` — bulk retry in
 //!   the background at the rate; 202 with how many match.
-//! - `POST /ops/failures/{message_id}/discard` and `/restore` — parked ⇄ discarded.
+//! - `POST /ops/failures/{message_id}/edit` `{"body": …}` — the body replaced (validated
+//!   against the message's contract; the original kept in `edits`), then retried.
+//! - `GET /ops/failures/ids?<filters>&limit=` — the matching ids, oldest first (for a client
+//!   that retries one by one at its own pace, with progress).
+//! - `POST /ops/failures/{message_id}/discard` and `/restore` — parked ⇄ discarded (archived);
+//!   `POST /ops/failures/discard` `{filters…, "message_ids": […]}` discards many.
 
 use std::sync::Arc;
 
@@ -37,6 +44,10 @@ pub struct Api {
     pub token: SecretString,
     /// Rate of a bulk retry that names none.
     pub default_rate_per_s: f64,
+    /// The work queues ops drains (`GET /ops/queues` shows them).
+    pub queues: Vec<String>,
+    /// The management API, for rates (`None`: off).
+    pub management: Option<Arc<crate::queues::Management>>,
 }
 
 pub fn router(api: Api) -> Router {
@@ -46,11 +57,15 @@ pub fn router(api: Api) -> Router {
         tracing::warn!("OPS_TOKEN is not set: every /ops request is refused");
     }
     Router::new()
+        .route("/ops/queues", get(queues))
         .route("/ops/failures", get(list))
         .route("/ops/failures/groups", get(groups))
         .route("/ops/failures/retry", post(retry_bulk))
+        .route("/ops/failures/ids", get(ids))
+        .route("/ops/failures/discard", post(discard_bulk))
         .route("/ops/failures/{message_id}", get(show))
         .route("/ops/failures/{message_id}/retry", post(retry_one))
+        .route("/ops/failures/{message_id}/edit", post(edit))
         .route("/ops/failures/{message_id}/discard", post(discard))
         .route("/ops/failures/{message_id}/restore", post(restore))
         .layer(axum::middleware::from_fn(move |request, next| {
@@ -112,6 +127,7 @@ pub struct ListQuery {
     since: Option<String>,
     grep: Option<String>,
     status: Option<String>,
+    group: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -146,6 +162,7 @@ impl ListQuery {
                 .map_err(|_| Problem::invalid("since", "an RFC 3339 time"))?,
             grep: non_empty(self.grep.clone()),
             status,
+            group: non_empty(self.group.clone()),
         })
     }
 }
@@ -180,6 +197,13 @@ async fn list(
     }))
 }
 
+async fn queues(State(api): State<Api>) -> Result<Json<crate::queues::Queues>, Problem> {
+    let bus = api.bus.get().ok_or(RetryError::NoBroker)?;
+    Ok(Json(
+        crate::queues::overview(&api.pool, bus, &api.queues, api.management.as_deref()).await?,
+    ))
+}
+
 async fn groups(
     State(api): State<Api>,
     Query(query): Query<ListQuery>,
@@ -191,10 +215,85 @@ async fn show(
     State(api): State<Api>,
     Path(message_id): Path<String>,
 ) -> Result<Json<Detail>, Problem> {
-    store::get(&api.pool, &message_id)
+    let row = store::get(&api.pool, &message_id)
         .await?
-        .map(|row| Json(row.detail()))
-        .ok_or_else(|| Problem::not_found("failure"))
+        .ok_or_else(|| Problem::not_found("failure"))?;
+    let edits = store::edits(&api.pool, &message_id).await?;
+    Ok(Json(row.detail(edits)))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Ids {
+    /// Matching message ids, oldest failure first.
+    pub ids: Vec<String>,
+}
+
+async fn ids(State(api): State<Api>, Query(query): Query<ListQuery>) -> Result<Json<Ids>, Problem> {
+    let filters = query.filters()?;
+    let limit: i64 = match non_empty(query.limit.clone()) {
+        None => 10_000,
+        Some(l) => l
+            .parse()
+            .ok()
+            .filter(|l| (1..=100_000).contains(l))
+            .ok_or_else(|| Problem::invalid("limit", "1 to 100 000"))?,
+    };
+    Ok(Json(Ids {
+        ids: store::ids(&api.pool, &filters, limit).await?,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EditRequest {
+    /// The new body: the envelope as JSON, or its text.
+    pub body: Option<serde_json::Value>,
+}
+
+async fn edit(
+    State(api): State<Api>,
+    Path(message_id): Path<String>,
+    ProblemJson(request): ProblemJson<EditRequest>,
+) -> Result<Json<Summary>, Problem> {
+    let body = request
+        .body
+        .ok_or_else(|| Problem::invalid("body", "required: the edited message"))?;
+    let bus = api.bus.get().ok_or(RetryError::NoBroker)?;
+    let row = retry::edit_and_retry(&api.pool, bus, &message_id, &body).await?;
+    Ok(Json(row.summary()))
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct BulkDiscard {
+    #[serde(flatten)]
+    pub filters: Filters,
+    /// Only these (still parked, still matching the filters).
+    pub message_ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Discarded {
+    pub discarded: u64,
+}
+
+async fn discard_bulk(
+    State(api): State<Api>,
+    ProblemJson(request): ProblemJson<BulkDiscard>,
+) -> Result<Json<Discarded>, Problem> {
+    // The status is no selection: only parked failures are ever discarded.
+    let selects = Filters {
+        status: None,
+        ..request.filters.clone()
+    } != Filters::default();
+    if request.message_ids.is_none() && !selects {
+        return Err(Problem::invalid(
+            "message_ids",
+            "name the failures: message ids or at least one filter",
+        ));
+    }
+    let discarded =
+        store::discard_matching(&api.pool, &request.filters, request.message_ids.as_deref())
+            .await?;
+    Ok(Json(Discarded { discarded }))
 }
 
 impl From<RetryError> for Problem {
@@ -215,6 +314,7 @@ impl From<RetryError> for Problem {
             RetryError::Publish(error) => Problem::unavailable(error.to_string())
                 .retry_after(std::time::Duration::from_secs(5)),
             RetryError::Database(error) => error.into(),
+            RetryError::Invalid(invalid) => Problem::invalid(invalid.field, invalid.reason),
         }
     }
 }

@@ -10,17 +10,22 @@
 //! - [`parking`]: the dead-letter consumer: a letter is acked only once its row commits; a
 //!   redelivery changes nothing, a message that fails again after a retry returns to its row
 //!   with the earlier failure in its history.
-//! - [`store`]: reading the store: filters, keyset pages, groups.
+//! - [`store`]: reading the store: filters, keyset pages, groups (each with a short id), the
+//!   audit of edits, the archive and its trim.
+//! - [`edit`]: checking an operator's edited body against the message's contract.
 //! - [`retry`]: sending a parked message back to the queue it came from (confirmed, mandatory,
 //!   the same message id) before its row says `retried`; bulk retries at a set rate.
 //! - [`http`]: `/ops/…`, behind `Authorization: Bearer <OPS_TOKEN>`.
+//! - [`queues`]: every work queue with its `.dlq`, depth, consumers, parked failures and rates.
 //! - [`metrics`]: `summit_parked_failures{queue, type, kind}` on `/metrics`.
 //! - [`config`]: ops' settings from the environment.
 
 pub mod config;
+pub mod edit;
 pub mod http;
 pub mod metrics;
 pub mod parking;
+pub mod queues;
 pub mod retry;
 pub mod store;
 
@@ -91,6 +96,15 @@ pub fn consumer_config() -> ConsumerConfig {
         prefetch: 16,
         ..ConsumerConfig::default()
     }
+}
+
+/// Deletes archived (discarded) failures older than `days`, hourly, in one replica at a time.
+pub fn archive_trim(days: u32) -> service_kit::Job {
+    service_kit::Job::new(
+        "ops.archive.trim",
+        std::time::Duration::from_secs(3600),
+        move |pool| async move { store::trim_archive(&pool, days).await },
+    )
 }
 
 /// The whole HTTP API (health is added by the runtime).

@@ -9,6 +9,10 @@
 //! The republished headers drop the dead-letter history (`x-death` and friends, Summit's
 //! dead-letter marker, attempts, the retry delay, the error): the message starts again at
 //! attempt 1, as `summitctl dlq replay` does. Trace context and other headers stay.
+//!
+//! An edit-and-retry ([`edit_and_retry`]) is the same retry with the body replaced first, in
+//! the same transaction, the replaced body kept in `edits`: a refused publish rolls all of it
+//! back, so a row never holds an edit that was not sent.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +21,7 @@ use std::time::Duration;
 use bus::{Bus, Outgoing, PublishError};
 use sqlx::PgPool;
 
+use crate::edit;
 use crate::store::{self, Filters, Row};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +36,8 @@ pub enum RetryError {
     Publish(#[from] PublishError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("the edit is refused: {0}")]
+    Invalid(#[from] edit::Invalid),
 }
 
 /// Headers that describe the failure, not the message: never sent back.
@@ -77,15 +84,57 @@ pub fn outgoing(row: &Row) -> Outgoing {
 
 /// Retries one parked message; the row as it is afterwards.
 pub async fn retry_one(pool: &PgPool, bus: &Bus, message_id: &str) -> Result<Row, RetryError> {
+    retry(pool, bus, message_id, None).await
+}
+
+/// Replaces a parked message's body with `edited` (checked by [`edit::validate`]), keeping the
+/// body it replaces in `edits`, and retries it. Nothing changes unless the broker confirms the
+/// edited message: the audit, the new body and the `retried` mark commit together after it.
+pub async fn edit_and_retry(
+    pool: &PgPool,
+    bus: &Bus,
+    message_id: &str,
+    edited: &serde_json::Value,
+) -> Result<Row, RetryError> {
+    retry(pool, bus, message_id, Some(edited)).await
+}
+
+async fn retry(
+    pool: &PgPool,
+    bus: &Bus,
+    message_id: &str,
+    edited: Option<&serde_json::Value>,
+) -> Result<Row, RetryError> {
     let mut tx = pool.begin().await?;
     let row: Option<Row> =
         sqlx::query_as("SELECT * FROM failures WHERE message_id = $1 FOR UPDATE")
             .bind(message_id)
             .fetch_optional(&mut *tx)
             .await?;
-    let row = row.ok_or_else(|| RetryError::NotFound(message_id.to_owned()))?;
+    let mut row = row.ok_or_else(|| RetryError::NotFound(message_id.to_owned()))?;
     if row.status != "parked" {
         return Err(RetryError::NotParked(row.status));
+    }
+    if let Some(edited) = edited {
+        let edit = edit::validate(&row, edited)?;
+        sqlx::query(
+            "INSERT INTO edits (message_id, original_body, edited_body) VALUES ($1, $2, $3)",
+        )
+        .bind(message_id)
+        .bind(&row.body)
+        .bind(&edit.body)
+        .execute(&mut *tx)
+        .await?;
+        row = sqlx::query_as(
+            "UPDATE failures SET body = $2, body_text = $3, tenant_id = $4 \
+             WHERE message_id = $1 RETURNING *",
+        )
+        .bind(message_id)
+        .bind(&edit.body)
+        .bind(String::from_utf8_lossy(&edit.body).into_owned())
+        .bind(edit.envelope.tenant_id)
+        .fetch_one(&mut *tx)
+        .await?;
     }
     bus.publisher().publish(&outgoing(&row)).await?;
     let row: Row = sqlx::query_as(
@@ -96,7 +145,7 @@ pub async fn retry_one(pool: &PgPool, bus: &Bus, message_id: &str) -> Result<Row
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    tracing::info!(message_id, queue = %row.queue, "failure retried");
+    tracing::info!(message_id, queue = %row.queue, edited = edited.is_some(), "failure retried");
     Ok(row)
 }
 
@@ -130,7 +179,9 @@ pub async fn retry_matching(
             match retry_one(&pool, &bus, id).await {
                 Ok(_) => done += 1,
                 // Someone retried or discarded it meanwhile: nothing to do.
-                Err(RetryError::NotParked(_) | RetryError::NotFound(_)) => {}
+                Err(
+                    RetryError::NotParked(_) | RetryError::NotFound(_) | RetryError::Invalid(_),
+                ) => {}
                 Err(error) => {
                     failed += 1;
                     tracing::warn!(%error, message_id = %id, "bulk retry: one failed");

@@ -1,4 +1,9 @@
-//! Reading and changing the parking store: filters, keyset pages, groups, discard, restore.
+//! Reading and changing the parking store: filters, keyset pages, groups, discard, restore,
+//! the audit of edits, and the archive's trim.
+//!
+//! A group is named by [`GROUP_KEY`]: a short hash of its queue, type, error kind and the
+//! error's first line, computed by the same SQL expression wherever it is shown or filtered
+//! on, so the id an operator copies from the groups table selects exactly that group.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -63,6 +68,25 @@ pub struct Detail {
     /// The body as JSON when it is JSON, else as text.
     pub body: serde_json::Value,
     pub history: serde_json::Value,
+    /// Edits made before retrying, oldest first: what the message was before each.
+    #[serde(default)]
+    pub edits: Vec<Edit>,
+}
+
+/// One edit-and-retry, as the audit keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Edit {
+    pub edited_at: DateTime<Utc>,
+    /// The body before the edit (JSON when it was, else text).
+    pub original: serde_json::Value,
+    /// The body as edited and sent.
+    pub edited: serde_json::Value,
+}
+
+/// Bytes as JSON when they are JSON, else as text.
+pub fn json_or_text(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 impl Row {
@@ -87,14 +111,13 @@ impl Row {
         }
     }
 
-    pub fn detail(self) -> Detail {
-        let body = serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| serde_json::Value::String(self.body_text.clone()));
+    pub fn detail(self, edits: Vec<Edit>) -> Detail {
         Detail {
             summary: self.summary(),
+            body: json_or_text(&self.body),
             headers: self.headers,
-            body,
             history: self.history,
+            edits,
         }
     }
 }
@@ -117,7 +140,15 @@ pub struct Filters {
     pub grep: Option<String>,
     /// `parked` (default), `retried`, `discarded`, or `any`.
     pub status: Option<String>,
+    /// A group's id, as the groups show it ([`GROUP_KEY`]).
+    pub group: Option<String>,
 }
+
+/// The SQL expression naming a row's group: 12 hex digits of the MD5 of its queue, type, error
+/// kind and the error's first line (unit-separated). Short enough to type, long enough that
+/// two groups of one store never meet.
+pub const GROUP_KEY: &str = "left(md5(concat_ws(chr(31), queue, coalesce(message_type, ''), \
+     coalesce(error_kind, ''), split_part(coalesce(error, ''), E'\\n', 1))), 12)";
 
 pub const STATUSES: &[&str] = &["parked", "retried", "discarded"];
 
@@ -146,6 +177,10 @@ impl Filters {
         }
         if let Some(since) = self.since {
             q.push(" AND last_seen >= ").push_bind(since);
+        }
+        if let Some(group) = self.group.as_deref().filter(|g| !g.is_empty()) {
+            q.push(format!(" AND {GROUP_KEY} = "))
+                .push_bind(group.to_lowercase());
         }
         if let Some(grep) = self.grep.as_deref().filter(|g| !g.is_empty()) {
             let needle = grep.to_lowercase();
@@ -201,6 +236,8 @@ pub async fn ids(pool: &PgPool, filters: &Filters, limit: i64) -> Result<Vec<Str
 /// Failures that read as one: same queue, type, error kind and first line of the error.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, sqlx::FromRow)]
 pub struct Group {
+    /// The group's id ([`GROUP_KEY`]): what `--group` and `group=` select.
+    pub id: String,
     pub queue: String,
     #[serde(rename = "type")]
     pub message_type: Option<String>,
@@ -215,15 +252,15 @@ pub struct Group {
 }
 
 pub async fn groups(pool: &PgPool, filters: &Filters) -> Result<Vec<Group>, sqlx::Error> {
-    let mut q = QueryBuilder::new(
-        "SELECT queue, message_type, error_kind, \
+    let mut q = QueryBuilder::new(format!(
+        "SELECT {GROUP_KEY} AS id, queue, message_type, error_kind, \
          split_part(coalesce(error, ''), E'\\n', 1) AS error, count(*) AS count, \
          min(first_seen) AS first_seen, max(last_seen) AS last_seen, \
-         coalesce(array_agg(DISTINCT tenant_id) FILTER (WHERE tenant_id IS NOT NULL), '{}') \
-         AS tenants FROM failures",
-    );
+         coalesce(array_agg(DISTINCT tenant_id) FILTER (WHERE tenant_id IS NOT NULL), '{{}}') \
+         AS tenants FROM failures"
+    ));
     filters.push_where(&mut q);
-    q.push(" GROUP BY 1, 2, 3, 4 ORDER BY count DESC, last_seen DESC");
+    q.push(" GROUP BY 1, 2, 3, 4, 5 ORDER BY count DESC, last_seen DESC");
     q.build_query_as().fetch_all(pool).await
 }
 
@@ -253,4 +290,56 @@ pub async fn set_status(
     .rows_affected()
         > 0;
     Ok((moved, get(pool, message_id).await?))
+}
+
+/// The edits of `message_id`, oldest first.
+pub async fn edits(pool: &PgPool, message_id: &str) -> Result<Vec<Edit>, sqlx::Error> {
+    let rows: Vec<(DateTime<Utc>, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+        "SELECT edited_at, original_body, edited_body FROM edits WHERE message_id = $1 ORDER BY id",
+    )
+    .bind(message_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(edited_at, original, edited)| Edit {
+            edited_at,
+            original: json_or_text(&original),
+            edited: json_or_text(&edited),
+        })
+        .collect())
+}
+
+/// Discards (archives) every parked failure matching `filters` and, when given, among
+/// `message_ids`; how many moved.
+pub async fn discard_matching(
+    pool: &PgPool,
+    filters: &Filters,
+    message_ids: Option<&[String]>,
+) -> Result<u64, sqlx::Error> {
+    let filters = Filters {
+        status: Some("parked".to_owned()),
+        ..filters.clone()
+    };
+    let mut q = QueryBuilder::new("UPDATE failures SET status = 'discarded', status_at = now()");
+    filters.push_where(&mut q);
+    if let Some(ids) = message_ids {
+        q.push(" AND message_id = ANY(")
+            .push_bind(ids.to_vec())
+            .push(")");
+    }
+    Ok(q.build().execute(pool).await?.rows_affected())
+}
+
+/// Deletes archived (discarded) failures discarded more than `days` days ago, with their
+/// edits; how many went.
+pub async fn trim_archive(pool: &PgPool, days: u32) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM failures WHERE status = 'discarded' \
+         AND status_at < now() - make_interval(days => $1)",
+    )
+    .bind(i32::try_from(days).unwrap_or(i32::MAX))
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -140,3 +140,16 @@ async fn operators_can_peek_at_and_replay_dead_letters() -> anyhow::Result<()> {
     assert_eq!(h.ready_count(QUEUE).await?, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn queue_stats_tell_depth_and_consumers_and_a_missing_queue() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    h.publish_event().await?;
+    h.publish_event().await?;
+    let stats = h.bus.queue_stats(QUEUE).await?.unwrap();
+    assert_eq!((stats.messages, stats.consumers), (2, 0));
+    assert_eq!(h.bus.queue_stats("no.such-queue").await?, None);
+    // The bus is still usable after the broker closed the channel of the failed declare.
+    assert_eq!(h.bus.queue_stats(&dlq()).await?.unwrap().messages, 0);
+    Ok(())
+}

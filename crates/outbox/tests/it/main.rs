@@ -10,3 +10,4 @@ mod inbox;
 mod recovery;
 mod relay;
 mod retries;
+mod status;

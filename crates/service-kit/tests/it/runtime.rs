@@ -56,6 +56,10 @@ async fn a_service_comes_up_ready_and_stops_on_its_token(pool: PgPool) -> anyhow
     });
 
     wait_ready(&url, "ready").await?;
+    // Every service serves its outbox's status.
+    let outbox: serde_json::Value = reqwest::get(format!("{url}/outbox")).await?.json().await?;
+    assert_eq!(outbox["backlog"], 0, "{outbox}");
+    assert_eq!(outbox["set_aside"], 0, "{outbox}");
     assert_eq!(
         reqwest::get(format!("{url}/hello")).await?.text().await?,
         "hello"

@@ -1,122 +1,13 @@
-use std::sync::Arc;
+//! The basics from the command line: groups, a listing by tenant and by text, one shown, one
+//! retried, the rest by filter, a wrong token.
+
 use std::time::{Duration, Instant};
 
-use bus::{Bus, BusConfig, Outgoing};
-use contracts::payments::{Charge, Customer};
-use contracts::{Contract, Envelope, RawEnvelope};
 use serde_json::Value;
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-const TOKEN: &str = "it-summitctl-token";
-const QUEUE: &str = "payments.commands";
-
-struct Ops {
-    url: String,
-    bus: Arc<Bus>,
-    shutdown: CancellationToken,
-    _vhost: testkit::Vhost,
-}
-
-impl Drop for Ops {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn start(pool: &PgPool) -> anyhow::Result<Ops> {
-    ops::migrator().run(pool).await?;
-    let vhost = testkit::Vhost::create().await?;
-    let queues = vec![QUEUE.to_owned()];
-    let bus = Arc::new(
-        Bus::connect(
-            &BusConfig::new(vhost.url(), format!("summitctl-it-{}", vhost.name())),
-            ops::topology(&queues),
-        )
-        .await?,
-    );
-    let shutdown = CancellationToken::new();
-    let parking = Arc::new(ops::parking::Parking::new(pool.clone()));
-    let (consumer_bus, stop) = (bus.clone(), shutdown.clone());
-    tokio::spawn(async move {
-        consumer_bus
-            .consume_dead_letters(
-                &format!("{QUEUE}.dlq"),
-                parking,
-                ops::consumer_config(),
-                stop,
-            )
-            .await
-    });
-    let slot = service_kit::BusSlot::default();
-    slot.set(bus.clone()).ok().unwrap();
-    let router = ops::router(ops::http::Api {
-        pool: pool.clone(),
-        bus: slot,
-        token: TOKEN.to_owned().into(),
-        default_rate_per_s: 10.0,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
-    Ok(Ops {
-        url,
-        bus,
-        shutdown,
-        _vhost: vhost,
-    })
-}
-
-/// A charge dead-lettered as the bus's consumer runtime leaves it in `Q.dlq`.
-async fn dead_letter(ops: &Ops, tenant: Uuid, token: &str) -> anyhow::Result<RawEnvelope> {
-    let raw = Envelope::new(
-        Some(tenant),
-        Charge {
-            order_id: Uuid::now_v7(),
-            store_id: tenant,
-            amount_minor: 500,
-            currency: "BRL".into(),
-            customer: Customer {
-                email: "bia@example.com".into(),
-                name: None,
-            },
-            payment_token: token.to_owned(),
-        },
-    )
-    .into_raw();
-    let mut out = Outgoing::envelope(&raw, Charge::DESTINATION).to_queue(&format!("{QUEUE}.dlq"));
-    for (k, v) in [
-        ("x-error", "card processor refused\nat step 3"),
-        ("x-error-kind", "rejected"),
-        ("x-attempts", "1"),
-    ] {
-        out.headers.insert(k.to_owned(), v.to_owned());
-    }
-    ops.bus.publisher().publish(&out).await?;
-    Ok(raw)
-}
-
-/// Runs `summitctl args…` against `url` with `token`: exit code, stdout, stderr.
-async fn summitctl(url: &str, token: &str, args: &[&str]) -> (i32, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_summitctl"))
-        .args(args)
-        .env("OPS_URL", url)
-        .env("OPS_TOKEN", token)
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::harness::{QUEUE, TOKEN, dead_letter, start, summitctl};
 
 #[sqlx::test(migrations = false)]
 async fn failures_are_grouped_listed_shown_and_retried_from_the_command_line(
@@ -204,11 +95,12 @@ async fn failures_are_grouped_listed_shown_and_retried_from_the_command_line(
             &b.to_string(),
             "--rate",
             "20",
+            "--background",
         ],
     )
     .await;
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("matched=1"), "{out}");
+    assert!(out.contains("matched=1"), "handed to ops: {out}");
     let start = Instant::now();
     let back = loop {
         let taken = ops.bus.take(QUEUE, 10).await?;
@@ -223,12 +115,59 @@ async fn failures_are_grouped_listed_shown_and_retried_from_the_command_line(
         Some(second.id.to_string().as_str())
     );
     let (code, _, err) = summitctl(&ops.url, TOKEN, &["failures", "retry"]).await;
-    assert_eq!(code, 1, "no id and no filter is refused");
+    assert_eq!(code, 2, "no id and no filter is a usage error");
     assert!(err.contains("at least one filter"), "{err}");
 
     // A wrong token: exit code 1, the 401 said.
     let (code, _, err) = summitctl(&ops.url, "wrong", &["failures"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("401"), "{err}");
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_bulk_retry_stops_after_ten_failures_in_a_row(pool: PgPool) -> anyhow::Result<()> {
+    let ops = start(&pool).await?;
+    let tenant = Uuid::now_v7();
+    for n in 0..12 {
+        dead_letter(&ops, tenant, &format!("tok_nowhere_{n}")).await?;
+    }
+    let start = Instant::now();
+    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM failures")
+        .fetch_one(&pool)
+        .await?
+        < 12
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "never parked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Their queue is gone: the broker returns every retry (mandatory), ops answers 502.
+    sqlx::query("UPDATE failures SET queue = 'no.such-queue'")
+        .execute(&pool)
+        .await?;
+    let (code, out, err) = summitctl(
+        &ops.url,
+        TOKEN,
+        &[
+            "failures",
+            "retry",
+            "--tenant",
+            &tenant.to_string(),
+            "--rate",
+            "100",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("retried=0 skipped=0 failed=10 matched=12 stopped"),
+        "{out}"
+    );
+    assert!(err.contains("10 failures in a row"), "{err}");
+    assert!(err.contains("502"), "each failure is named: {err}");
+    let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM failures WHERE status = 'parked'")
+        .fetch_one(&pool)
+        .await?;
+    assert_eq!(parked, 12, "nothing marked retried");
     Ok(())
 }

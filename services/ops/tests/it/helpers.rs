@@ -105,6 +105,8 @@ impl World {
             bus: slot,
             token: TOKEN.to_owned().into(),
             default_rate_per_s: 10.0,
+            queues: queues.clone(),
+            management: ops::queues::Management::from_settings(&vhost.url(), None).map(Arc::new),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);

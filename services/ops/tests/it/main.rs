@@ -2,7 +2,10 @@
 //! messages dead-lettered by the bus's own consumer runtime, parked, browsed, retried.
 #![allow(clippy::unwrap_used)]
 
+mod archive;
+mod edits;
 mod failures;
 mod helpers;
+mod queues;
 mod retries;
 mod topology;
