@@ -34,7 +34,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use resilience::{Backoff, Jitter};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 use tracing::Instrument;
 
 use crate::connection::Bus;
@@ -95,6 +95,9 @@ pub struct ConsumerConfig {
     /// Pause after consecutive infrastructure failures (the kill switch); its cap bounds how
     /// long consumption lags behind a dependency's return.
     pub pause: Backoff,
+    /// How often the consumer publishes its queue's depth, `summit_queue_depth{queue}`: the
+    /// messages waiting for it (its lag, in messages).
+    pub depth_every: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -112,6 +115,7 @@ impl Default for ConsumerConfig {
                 cap: Duration::from_secs(10),
                 jitter: Jitter::Equal,
             },
+            depth_every: Duration::from_secs(15),
         }
     }
 }
@@ -149,6 +153,11 @@ impl Bus {
         let queue = runtime.queue().to_owned();
         let queue = queue.as_str();
         let in_flight = TaskTracker::new();
+        let _depth = AbortOnDropHandle::new(tokio::spawn(crate::queue_depth::report(
+            self.clone(),
+            queue.to_owned(),
+            config.depth_every,
+        )));
         // One subscription per connection generation: when the bus replaces a lost connection,
         // subscribe again on the new one. Deliveries in flight on the old one are redelivered
         // by the broker (their acks cannot reach it), and the inbox absorbs the duplicates.

@@ -26,6 +26,7 @@ pub mod headers;
 pub mod inspect;
 mod kill_switch;
 pub mod publisher;
+mod queue_depth;
 pub mod retry;
 pub mod tap;
 pub mod topology;

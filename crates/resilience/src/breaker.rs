@@ -145,6 +145,17 @@ impl Drop for Permit<'_> {
     }
 }
 
+/// `summit_circuit_breaker_state{breaker}`: 0 closed, 1 half-open, 2 open — the state an
+/// operator reads on `/metrics`, set at creation and at every transition.
+fn publish_state(name: &str, state: BreakerState) {
+    let value = match state {
+        BreakerState::Closed => 0.0,
+        BreakerState::HalfOpen => 1.0,
+        BreakerState::Open => 2.0,
+    };
+    metrics::gauge!("summit_circuit_breaker_state", "breaker" => name.to_owned()).set(value);
+}
+
 impl CircuitBreaker {
     pub fn new(name: impl Into<String>, config: BreakerConfig) -> Self {
         Self::with_clock(name, config, Arc::new(TokioClock))
@@ -156,8 +167,10 @@ impl CircuitBreaker {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let now = clock.now();
+        let name = name.into();
+        publish_state(&name, BreakerState::Closed);
         Self {
-            name: name.into(),
+            name,
             config,
             clock,
             state: Mutex::new(State {
@@ -367,6 +380,7 @@ impl CircuitBreaker {
                 tracing::info!(breaker = %self.name, ?from, "circuit closed");
             }
         }
+        publish_state(&self.name, to);
         // A fresh window for every state: old failures must not re-open a recovered breaker.
         s.window.clear();
         s.failures = 0;

@@ -193,7 +193,20 @@ impl GatewayLimit {
             };
             match wait {
                 None => return,
-                Some(wait) => tokio::time::sleep(wait).await,
+                Some(wait) => {
+                    // What operators read to see the limit biting: how often and how long
+                    // calls wait, by where the verdict came from.
+                    let source = if self.degraded().is_some() {
+                        "local"
+                    } else {
+                        "shared"
+                    };
+                    metrics::counter!("summit_ratelimit_waits_total", "source" => source)
+                        .increment(1);
+                    metrics::histogram!("summit_ratelimit_wait_seconds", "source" => source)
+                        .record(wait.as_secs_f64());
+                    tokio::time::sleep(wait).await;
+                }
             }
         }
     }

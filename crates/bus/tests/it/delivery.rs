@@ -269,3 +269,62 @@ async fn a_silent_broker_connection_is_replaced_and_consumers_follow() -> anyhow
     consuming.await??;
     Ok(())
 }
+
+/// A consumer publishes how many messages wait in its queue (its lag) on `/metrics`.
+#[tokio::test]
+async fn a_consumer_publishes_the_depth_of_its_queue() -> anyhow::Result<()> {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    // Each test runs in a process of its own (nextest): the global recorder is this test's.
+    let _ = ::metrics::set_global_recorder(recorder);
+    let h = Harness::start().await?;
+    let held = std::sync::Arc::new(Held::default());
+    let consuming = h.consume(
+        held.clone(),
+        ConsumerConfig {
+            prefetch: 1,
+            depth_every: Duration::from_millis(50),
+            ..ConsumerConfig::default()
+        },
+    );
+    for _ in 0..5 {
+        h.publish_event().await?;
+    }
+    // One message is with the handler (held), four wait.
+    let expected = format!("summit_queue_depth{{queue=\"{QUEUE}\"}} 4");
+    let started = std::time::Instant::now();
+    while !metrics.render().contains(&expected) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no {expected} in {}",
+            metrics.render()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    held.release.add_permits(5);
+    consuming.stop().await?;
+    Ok(())
+}
+
+/// A handler that holds each delivery until the test releases it.
+struct Held {
+    release: tokio::sync::Semaphore,
+}
+
+impl Default for Held {
+    fn default() -> Self {
+        Self {
+            release: tokio::sync::Semaphore::new(0),
+        }
+    }
+}
+
+impl bus::Handler for Held {
+    async fn handle(&self, _: bus::Incoming) -> Outcome {
+        match self.release.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return Outcome::Retry("closed".into()),
+        }
+        Outcome::Done
+    }
+}

@@ -43,3 +43,28 @@ async fn opens_on_failures_fails_fast_then_recovers_through_half_open() {
         (1, 1, 1, 5)
     );
 }
+
+/// Operators read a breaker's state on `/metrics`: 0 closed, 1 half-open, 2 open.
+#[test]
+fn the_breaker_state_is_published_as_a_gauge() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let gauge =
+        |value: u8| format!("summit_circuit_breaker_state{{breaker=\"gauge-peer\"}} {value}");
+    metrics::with_local_recorder(&recorder, || {
+        let breaker = CircuitBreaker::new(
+            "gauge-peer",
+            BreakerConfig {
+                consecutive_failures: 2,
+                min_calls: 100,
+                ..BreakerConfig::default()
+            },
+        );
+        assert!(handle.render().contains(&gauge(0)), "{}", handle.render());
+        for _ in 0..2 {
+            breaker.try_acquire::<()>().unwrap().failure();
+        }
+        assert_eq!(breaker.state(), BreakerState::Open);
+    });
+    assert!(handle.render().contains(&gauge(2)), "{}", handle.render());
+}

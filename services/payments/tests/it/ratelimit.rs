@@ -139,6 +139,16 @@ impl Fleet {
         Ok(bodies)
     }
 
+    /// Each process's `/metrics` text.
+    async fn metrics(&self) -> anyhow::Result<Vec<String>> {
+        let mut texts = Vec::new();
+        for process in &self.processes {
+            let url = format!("{}/metrics", process.url());
+            texts.push(self.http.get(url).send().await?.text().await?);
+        }
+        Ok(texts)
+    }
+
     /// When each charge call arrived at the simulator, from the `from`-th on.
     async fn charge_calls(&self, from: usize) -> anyhow::Result<Vec<f64>> {
         let calls = self.world.sim.calls("POST", "/core/v5/orders").await?;
@@ -200,6 +210,14 @@ async fn three_processes_stay_together_under_the_shared_limit(
         assert_eq!(body["status"], "ready", "{body}");
         assert_eq!(body["checks"]["gateway.ratelimit"], true, "{body}");
     }
+    // 100 calls at 20/s cannot all pass at once: some process waited, and said so.
+    let texts = fleet.metrics().await?;
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("summit_ratelimit_waits_total{source=\"shared\"}")),
+        "no process counted a wait on the shared limit"
+    );
     fleet.close().await
 }
 
