@@ -23,6 +23,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use bus::Bus;
 use serde_json::{Map, Value, json};
@@ -177,6 +178,11 @@ impl Health {
         let _ = self.migrated.set(());
     }
 
+    /// Whether the migrations are applied, for [`until_migrated`].
+    pub fn migration_gate(&self) -> MigrationGate {
+        MigrationGate(self.migrated.clone())
+    }
+
     pub fn bus_connected(&self, bus: Arc<Bus>) {
         let _ = self.bus.set(bus);
     }
@@ -223,4 +229,26 @@ impl Health {
 async fn ready(State(health): State<Health>) -> (StatusCode, Json<Value>) {
     let (status, body) = health.readiness().await;
     (status, Json(body))
+}
+
+/// Shared with [`Health`]: set once the service's migrations are applied.
+#[derive(Clone)]
+pub struct MigrationGate(Arc<OnceLock<()>>);
+
+/// Middleware for a service's own routes: until the migrations are applied, every request is
+/// answered 503 (problem+json, `Retry-After: 1`) instead of reaching handlers whose tables may
+/// not exist yet. The port is bound and announced before migrating, so a caller can reach the
+/// service in that window.
+pub async fn until_migrated(
+    State(gate): State<MigrationGate>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if gate.0.get().is_some() {
+        next.run(request).await
+    } else {
+        crate::Problem::unavailable("the service is starting: its database is being migrated")
+            .retry_after(Duration::from_secs(1))
+            .into_response()
+    }
 }

@@ -204,6 +204,10 @@ impl Runtime {
         let health = checks
             .into_iter()
             .fold(Health::new(pool.clone()), Health::with_check);
+        let router = router.layer(axum::middleware::from_fn_with_state(
+            health.migration_gate(),
+            crate::health::until_migrated,
+        ));
         let app = crate::http::edge(
             router
                 .merge(health.router())

@@ -23,11 +23,13 @@
 //!   API, asked as `guest`/`guest`.
 
 mod broker_node;
+mod otlp_collector;
 mod redis_server;
 mod service_process;
 mod tcp_proxy;
 
 pub use broker_node::BrokerNode;
+pub use otlp_collector::{CollectedSpan, OtlpCollector};
 pub use redis_server::RedisServer;
 pub use service_process::ServiceProcess;
 pub use tcp_proxy::TcpProxy;

@@ -5,7 +5,8 @@
 //!
 //! Invariants: the process gets only the environment the test names (plus `PATH`), so a
 //! developer's shell cannot change what a test runs; it is killed when the value is dropped;
-//! its stderr goes to a log file of its own, named in every error, for the post-mortem.
+//! its stdout (after the address) and stderr go to a log file of its own, named in every
+//! error, for the post-mortem.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// A running service binary.
@@ -50,14 +51,26 @@ impl ServiceProcess {
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let stdout = child.stdout.take().context("no stdout")?;
-        let announced = tokio::time::timeout(Duration::from_secs(60), async {
+        // The logs are on stdout too (the service's text log): both end up in the log file.
+        let mut stdout_log = tokio::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .await?;
+        let announced = tokio::time::timeout(Duration::from_secs(60), async move {
             let mut lines = BufReader::new(stdout).lines();
             while let Some(line) = lines.next_line().await? {
                 if let Some(addr) = listening(&line) {
-                    // Keep reading (and dropping) what follows, so the pipe never fills.
-                    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                    // Keep copying what follows, so the pipe never fills and the logs are kept.
+                    tokio::spawn(async move {
+                        while let Ok(Some(line)) = lines.next_line().await {
+                            let _ = stdout_log.write_all(line.as_bytes()).await;
+                            let _ = stdout_log.write_all(b"\n").await;
+                        }
+                    });
                     return Ok(addr);
                 }
+                stdout_log.write_all(line.as_bytes()).await?;
+                stdout_log.write_all(b"\n").await?;
             }
             bail!("exited before it listened")
         })

@@ -159,3 +159,47 @@ async fn without_its_broker_a_service_is_ready_but_degraded(pool: PgPool) -> any
     tokio::time::timeout(Duration::from_secs(30), running).await???;
     Ok(())
 }
+
+/// The port is bound and announced before the migrations run: until they are applied, the
+/// service's own routes answer 503 with `Retry-After` (problem+json), never a 500 from a
+/// table that does not exist yet.
+#[tokio::test]
+async fn before_its_migrations_a_service_answers_503_with_retry_after() -> anyhow::Result<()> {
+    // Nothing listens on this port: the database is away, so the migrations wait.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let runtime = Runtime::from_config(ServiceConfig {
+        name: "kit-test".into(),
+        addr: "127.0.0.1:0".parse()?,
+        database_url: format!("postgres://nobody@127.0.0.1:{closed}/nothing").into(),
+        amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned().into(),
+        db_max_connections: 1,
+        request_timeout: Duration::from_millis(300),
+    })?;
+    let shutdown = runtime.shutdown.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let router = Router::new().route("/hello", get(|| async { "hello" }));
+    let migrator = outbox::migrator(&SERVICE_MIGRATIONS);
+    let running = tokio::spawn(async move {
+        runtime
+            .serve(listener, &migrator, Topology::new(), router, Vec::new())
+            .await
+    });
+
+    let response = reqwest::get(format!("{url}/hello")).await?;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    // Health still answers, and says why it is not ready.
+    let ready = reqwest::get(format!("{url}/health/ready")).await?;
+    assert_eq!(ready.status(), 503);
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), running).await???;
+    Ok(())
+}

@@ -4,3 +4,4 @@ mod broker_outage;
 mod make_run;
 mod startup;
 mod stock_flow;
+mod trace;
