@@ -1,5 +1,6 @@
 //! The platform as operators see it: real binaries, real servers.
 
+mod api_fuzzing;
 mod broker_outage;
 mod make_run;
 mod startup;
