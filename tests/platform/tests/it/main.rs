@@ -2,6 +2,7 @@
 
 mod api_fuzzing;
 mod broker_outage;
+mod hostile_messages;
 mod make_run;
 mod startup;
 mod stock_flow;
