@@ -42,7 +42,7 @@ struct Hostile {
 }
 
 /// An envelope of `kind` for `tenant` with `payload`, as JSON.
-fn envelope(kind: &str, version: u32, tenant: Uuid, payload: Value) -> (String, Value) {
+fn envelope(kind: &str, version: u32, tenant: Uuid, payload: &Value) -> (String, Value) {
     let id = Uuid::now_v7().to_string();
     let value = json!({"id": id, "type": kind, "version": version,
         "occurred_at": "2026-12-01T00:00:00Z", "tenant_id": tenant,
@@ -55,7 +55,7 @@ fn hostile_messages(kind: &str, tenant: Uuid) -> Vec<Hostile> {
     let plausible = json!({"order_id": Uuid::now_v7(), "store_id": tenant, "lines": []});
     let mut out = Vec::new();
 
-    let (id, whole) = envelope(kind, 1, tenant, plausible.clone());
+    let (id, whole) = envelope(kind, 1, tenant, &plausible);
     let text = whole.to_string();
     out.push(Hostile {
         name: "truncated JSON",
@@ -64,7 +64,7 @@ fn hostile_messages(kind: &str, tenant: Uuid) -> Vec<Hostile> {
         expected_kind: "malformed",
     });
 
-    let (id, mut huge) = envelope(kind, 1, tenant, plausible.clone());
+    let (id, mut huge) = envelope(kind, 1, tenant, &plausible);
     huge["payload"]["padding"] = json!("x".repeat(bus::consumer::MAX_BODY_BYTES));
     out.push(Hostile {
         name: "huge body",
@@ -76,7 +76,7 @@ fn hostile_messages(kind: &str, tenant: Uuid) -> Vec<Hostile> {
     let wrong = json!({"order_id": 42, "store_id": true, "lines": "many", "amount_minor": "ten",
                        "currency": 986, "customer": [], "payment_token": {}, "name": 7,
                        "admin_key_sha256": false, "language": 1, "event": 3, "to": null});
-    let (id, value) = envelope(kind, 1, tenant, wrong);
+    let (id, value) = envelope(kind, 1, tenant, &wrong);
     out.push(Hostile {
         name: "wrong types",
         message_id: id,
@@ -84,7 +84,7 @@ fn hostile_messages(kind: &str, tenant: Uuid) -> Vec<Hostile> {
         expected_kind: "malformed",
     });
 
-    let (id, value) = envelope("summit.NoSuchMessage", 1, tenant, plausible.clone());
+    let (id, value) = envelope("summit.NoSuchMessage", 1, tenant, &plausible);
     out.push(Hostile {
         name: "unknown type",
         message_id: id,
@@ -92,7 +92,7 @@ fn hostile_messages(kind: &str, tenant: Uuid) -> Vec<Hostile> {
         expected_kind: "unknown-type",
     });
 
-    let (id, value) = envelope(kind, 99, tenant, plausible);
+    let (id, value) = envelope(kind, 99, tenant, &plausible);
     out.push(Hostile {
         name: "unknown major version",
         message_id: id,
