@@ -6,6 +6,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV ?= .venv
 MANIFEST_TOOLS := yamllint==1.38.0 kubernetes-validate==1.37.0
+# The API fuzzer the platform tests run against every service's /openapi.json
+# (tests/platform/tests/it/api_fuzzing.rs finds it at $(VENV)/bin/schemathesis).
+API_FUZZER := schemathesis==4.32.5
 # The superuser role deploy/local/servers.sh creates; tests create a database each from it.
 # Test-only: `make run` gives each service its own database and role (deploy/local/run.sh).
 TEST_DATABASE_URL ?= postgres://summit:summit@127.0.0.1:5432/postgres
@@ -16,7 +19,7 @@ run: servers databases build
 	@bash deploy/local/run.sh
 
 test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
-test: servers
+test: servers $(VENV)/.api-fuzzer
 	@# Service binaries first: the platform tests start them as processes.
 	$(CARGO) build --workspace --bins
 	@if command -v cargo-nextest >/dev/null 2>&1; then \
@@ -49,15 +52,24 @@ lint-manifests: $(VENV)/.manifest-tools
 	$(VENV)/bin/yamllint --strict deploy
 	$(VENV)/bin/kubernetes-validate --strict --no-warn --quiet deploy/k8s/*.yaml
 
-# The Python tools live in a virtualenv under the repository (gitignored), from PyPI.
-$(VENV)/.manifest-tools:
+# The Python tools live in a virtualenv under the repository (gitignored), from PyPI. A fresh
+# Debian 12 has python3 but not always python3-venv (venv without ensurepip): install it first.
+$(VENV)/bin/pip:
 	@if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then \
-		echo "lint-manifests: installing python3-venv"; \
+		echo "venv: installing python3-venv"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null; \
 	fi
 	python3 -m venv $(VENV)
+
+$(VENV)/.manifest-tools: $(VENV)/bin/pip
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(MANIFEST_TOOLS)
+	@touch $@
+
+# The marker names the pinned version: changing API_FUZZER reinstalls.
+$(VENV)/.api-fuzzer: $(VENV)/bin/pip Makefile
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(API_FUZZER)
+	$(VENV)/bin/schemathesis --version
 	@touch $@
 
 ci: lint lint-manifests test

@@ -2,6 +2,9 @@
 //! in the service's own store, dead letters with the reason, and a kill switch.
 //!
 //! A delivery's life:
+//! - A body over [`MAX_BODY_BYTES`] is dead-lettered at once (`x-error-kind: too-large`) without
+//!   being parsed: no Summit message comes near it, and parsing a hostile megabyte per delivery
+//!   on every redelivery is work a consumer must not be made to do.
 //! - Decoded into an envelope and a known [`Message`]; a body that cannot be decoded (malformed,
 //!   unknown type, unknown major version) is dead-lettered at once — redelivery cannot help.
 //! - Handed to the [`Handler`] on its own task (a panic counts as a transient failure, never a
@@ -42,6 +45,10 @@ use crate::kill_switch::KillSwitch;
 use crate::publisher::{Outgoing, with_headers};
 use crate::retry::{Retry, RetryQueue};
 use crate::{BusError, headers};
+
+/// The largest body a consumer decodes: 256 KiB. Summit's largest messages (an order's lines,
+/// a rendered mail's variables) are a few KiB; RabbitMQ's own cap (128 MiB) is no bound at all.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// How a handler's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,6 +349,17 @@ impl<H: Handler> Runtime<H> {
             .and_then(|a| u32::try_from(a).ok())
             .unwrap_or(1)
             .max(1);
+        if delivery.data.len() > MAX_BODY_BYTES {
+            count(&self.queue, "undecodable");
+            let reason = format!(
+                "body of {} bytes is over the limit of {MAX_BODY_BYTES} bytes",
+                delivery.data.len()
+            );
+            tracing::warn!(queue = %self.queue, %reason, "message too large: dead-lettering");
+            return self
+                .dead_letter(delivery, attempt, "too-large", &reason)
+                .await;
+        }
         let (envelope, message) = match decode_body(&delivery.data) {
             Ok(decoded) => decoded,
             Err(error) => {

@@ -40,5 +40,5 @@ pub use config::ServiceConfig;
 pub use health::{Check, Impact};
 pub use jobs::{Job, JobError};
 pub use listening::Listening;
-pub use problem::{Problem, ProblemJson};
+pub use problem::{Problem, ProblemJson, ProblemQuery};
 pub use runtime::{BusSlot, Consumer, Runtime, ServiceError};

@@ -4,10 +4,13 @@
 //! edge). Internal errors are logged with their cause and shown to the client only as a 500.
 //! [`ProblemJson`] is axum's `Json` extractor with its rejections turned into problems:
 //! malformed JSON → 400, a body that does not fit the type (missing, mistyped or unknown field)
-//! → 422 naming the field, wrong content type → 415, too large → 413.
+//! → 422 naming the field, wrong content type → 415, too large → 413. [`ProblemQuery`] does the
+//! same for the query string: one that does not fit (a repeated, mistyped or unknown parameter)
+//! → 422 naming the parameter, never axum's plain-text 400.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -211,6 +214,19 @@ impl From<JsonRejection> for Problem {
     }
 }
 
+impl From<QueryRejection> for Problem {
+    fn from(rejection: QueryRejection) -> Self {
+        let text = rejection.body_text();
+        let detail = text
+            .strip_prefix("Failed to deserialize query string: ")
+            .unwrap_or(&text)
+            .to_owned();
+        let field = field_of(&detail);
+        let field = if field == "body" { "query" } else { &field };
+        Problem::invalid(field, detail)
+    }
+}
+
 /// `error` and every `source()` under it, outermost first: `a: b: c`. A wrapper that already
 /// prints its source (`#[error("db: {0}")]`) is not repeated.
 pub fn cause_chain(error: &dyn std::error::Error) -> String {
@@ -229,7 +245,7 @@ pub fn cause_chain(error: &dyn std::error::Error) -> String {
 
 /// The field a serde message is about: `unknown field `x``, `missing field `x``, or `x: …`.
 fn field_of(message: &str) -> String {
-    for marker in ["unknown field `", "missing field `"] {
+    for marker in ["unknown field `", "missing field `", "duplicate field `"] {
         if let Some(rest) = message.split(marker).nth(1) {
             return rest.split('`').next().unwrap_or_default().to_owned();
         }
@@ -258,9 +274,26 @@ where
     }
 }
 
+/// `Query<T>` whose rejections are [`Problem`]s (422 naming the parameter).
+pub struct ProblemQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ProblemQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{cause_chain, field_of};
+    use super::{ProblemQuery, cause_chain, field_of};
 
     #[derive(Debug, thiserror::Error)]
     enum Layered {
@@ -300,10 +333,43 @@ mod tests {
             "colour"
         );
         assert_eq!(field_of("missing field `sku` at line 1 column 2"), "sku");
+        assert_eq!(field_of("duplicate field `status`"), "status");
         assert_eq!(
             field_of("price_minor: invalid type: string \"x\", expected i64"),
             "price_minor"
         );
         assert_eq!(field_of("something odd happened"), "body");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Filter {
+        #[allow(dead_code)]
+        status: Option<String>,
+    }
+
+    async fn query_problem(uri: &str) -> super::Problem {
+        use axum::extract::FromRequestParts;
+        let (mut parts, ()) = axum::http::Request::builder()
+            .uri(uri)
+            .body(())
+            .unwrap()
+            .into_parts();
+        match ProblemQuery::<Filter>::from_request_parts(&mut parts, &()).await {
+            Ok(_) => panic!("{uri} was accepted"),
+            Err(problem) => problem,
+        }
+    }
+
+    /// The fuzzer's find: a repeated parameter was axum's plain-text 400.
+    #[tokio::test]
+    async fn a_query_string_that_does_not_fit_is_a_problem_naming_the_parameter() {
+        let problem = query_problem("/x?status=a&status=b").await;
+        assert_eq!(problem.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(problem.errors[0].field, "status");
+        let response = axum::response::IntoResponse::into_response(problem);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
     }
 }

@@ -212,7 +212,12 @@ impl Runtime {
             router
                 .merge(health.router())
                 .merge(crate::metrics::router())
-                .merge(crate::outbox_status::router(pool.clone())),
+                .merge(crate::outbox_status::router(pool.clone()))
+                // Every service's unknown route and wrong method are problems too (the API
+                // fuzzer found plain empty 404s and 405s), set once here after the merges so
+                // they cover every route, the runtime's own included.
+                .fallback(|| async { crate::Problem::not_found("route") })
+                .method_not_allowed_fallback(|| async { crate::Problem::method_not_allowed() }),
             config.request_timeout,
         );
         let addr = listener.local_addr()?;

@@ -19,7 +19,7 @@
 //! 404 as an unknown one; secrets appear only in the answers that create them; errors are
 //! problems.
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use service_kit::idempotency::{self, IdempotencyKey, IdempotentJson};
-use service_kit::problem::{Problem, ProblemJson};
+use service_kit::problem::{Problem, ProblemJson, ProblemQuery};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -255,7 +255,7 @@ async fn delete_template(
     State(api): State<Api>,
     Admin(store): Admin,
     Path(kind): Path<String>,
-    Query(query): Query<LanguageQuery>,
+    ProblemQuery(query): ProblemQuery<LanguageQuery>,
 ) -> Result<StatusCode> {
     let kind = Kind::parse(&kind).ok_or_else(|| Problem::not_found("template kind"))?;
     let language = match query.language.as_deref() {
@@ -649,7 +649,7 @@ async fn attempts_of(conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> Result<Vec<
 async fn list_deliveries(
     State(api): State<Api>,
     Admin(store): Admin,
-    Query(query): Query<DeliveryQuery>,
+    ProblemQuery(query): ProblemQuery<DeliveryQuery>,
 ) -> Result<Json<Value>> {
     let endpoint = match query.endpoint.as_deref() {
         None | Some("") => None,

@@ -35,6 +35,9 @@ pub fn document() -> Value {
     let unauthorized = problem("No admin key, or not a store's");
     let not_found = problem("Unknown here, or another store's");
     let invalid = problem("A field is invalid (the problem names it)");
+    let malformed = problem("Malformed JSON");
+    let too_large = problem("Body too large");
+    let not_json = problem("Not Content-Type: application/json");
     let idempotency_key = json!([{"name": "Idempotency-Key", "in": "header", "required": false,
         "schema": {"type": "string", "maxLength": 255},
         "description": "A repeat within a day gets the first answer (secret included) and acts once."}]);
@@ -51,7 +54,8 @@ pub fn document() -> Value {
                         "responses": {"200": ok("Settings", "Settings"), "401": unauthorized}},
                 "put": {"summary": "Set the language of the store's mail", "security": admin,
                         "requestBody": body("Settings"),
-                        "responses": {"200": ok("Settings", "Settings"), "401": unauthorized, "422": invalid}}
+                        "responses": {"200": ok("Settings", "Settings"), "400": malformed, "401": unauthorized,
+                                      "413": too_large, "415": not_json, "422": invalid}}
             },
             "/admin/templates": {
                 "get": {"summary": "Every kind in every language: the store's own or the default", "security": admin,
@@ -61,16 +65,19 @@ pub fn document() -> Value {
                 "parameters": [{"name": "kind", "in": "path", "required": true, "schema": {"type": "string", "enum": kinds}}],
                 "put": {"summary": "Save the store's own template (refused with the part, line and reason if broken)", "security": admin,
                         "requestBody": body("TemplateInput"),
-                        "responses": {"200": ok("Saved", "Template"), "401": unauthorized, "404": problem("Unknown kind"), "422": invalid}},
+                        "responses": {"200": ok("Saved", "Template"), "400": malformed, "401": unauthorized, "404": problem("Unknown kind"),
+                                      "413": too_large, "415": not_json, "422": invalid}},
                 "delete": {"summary": "Back to the default", "security": admin,
                            "parameters": [{"name": "language", "in": "query", "required": false, "schema": {"type": "string", "enum": languages}}],
-                           "responses": {"204": {"description": "The default applies again"}, "401": unauthorized, "404": problem("Unknown kind")}}
+                           "responses": {"204": {"description": "The default applies again"}, "401": unauthorized, "404": problem("Unknown kind"),
+                                         "422": invalid}}
             },
             "/admin/webhooks": {
                 "post": {"summary": "Register an endpoint; the answer is the only one with its secret", "security": admin,
                          "parameters": idempotency_key,
                          "requestBody": body("EndpointInput"),
-                         "responses": {"201": ok("Created, with `secret`", "EndpointWithSecret"), "401": unauthorized, "422": invalid}},
+                         "responses": {"201": ok("Created, with `secret`", "EndpointWithSecret"), "400": malformed, "401": unauthorized,
+                                       "413": too_large, "415": not_json, "422": invalid}},
                 "get": {"summary": "The store's endpoints", "security": admin,
                         "responses": {"200": ok("Endpoints", "EndpointList"), "401": unauthorized}}
             },
@@ -80,7 +87,8 @@ pub fn document() -> Value {
                         "responses": {"200": ok("The endpoint", "Endpoint"), "401": unauthorized, "404": not_found}},
                 "patch": {"summary": "Change the URL or event types, enable or disable", "security": admin,
                           "requestBody": body("EndpointPatch"),
-                          "responses": {"200": ok("The endpoint", "Endpoint"), "401": unauthorized, "404": not_found, "422": invalid}},
+                          "responses": {"200": ok("The endpoint", "Endpoint"), "400": malformed, "401": unauthorized, "404": not_found,
+                                        "413": too_large, "415": not_json, "422": invalid}},
                 "delete": {"summary": "Delete the endpoint", "security": admin,
                            "responses": {"204": {"description": "Deleted"}, "401": unauthorized, "404": not_found}}
             },
@@ -88,7 +96,8 @@ pub fn document() -> Value {
                 "parameters": [id("id", "The endpoint")],
                 "post": {"summary": "A new secret; the old one signs beside it for 24 h", "security": admin,
                          "parameters": idempotency_key,
-                         "responses": {"200": ok("The new secret", "RotatedSecret"), "401": unauthorized, "404": not_found}}
+                         "responses": {"200": ok("The new secret", "RotatedSecret"), "401": unauthorized, "404": not_found,
+                                       "422": problem("An invalid Idempotency-Key, or the key reused for another request")}}
             },
             "/admin/deliveries": {
                 "get": {"summary": "The delivery log, newest first, with every attempt", "security": admin,

@@ -17,10 +17,11 @@
 //!   that retries one by one at its own pace, with progress).
 //! - `POST /ops/failures/{message_id}/discard` and `/restore` — parked ⇄ discarded (archived);
 //!   `POST /ops/failures/discard` `{filters…, "message_ids": […]}` discards many.
+//! - `GET /openapi.json` — the above in OpenAPI 3.1 ([`crate::openapi`]), without the token.
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -28,7 +29,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use service_kit::{BusSlot, Problem, ProblemJson};
+use service_kit::{BusSlot, Problem, ProblemJson, ProblemQuery};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
@@ -72,6 +73,8 @@ pub fn router(api: Api) -> Router {
             let token = token.clone();
             authorize(token, configured, request, next)
         }))
+        // After the token layer: the description is public.
+        .route("/openapi.json", get(crate::openapi::serve))
         .with_state(api)
 }
 
@@ -175,7 +178,7 @@ pub struct Page {
 
 async fn list(
     State(api): State<Api>,
-    Query(query): Query<ListQuery>,
+    ProblemQuery(query): ProblemQuery<ListQuery>,
 ) -> Result<Json<Page>, Problem> {
     let filters = query.filters()?;
     let limit: i64 = match non_empty(query.limit.clone()) {
@@ -206,7 +209,7 @@ async fn queues(State(api): State<Api>) -> Result<Json<crate::queues::Queues>, P
 
 async fn groups(
     State(api): State<Api>,
-    Query(query): Query<ListQuery>,
+    ProblemQuery(query): ProblemQuery<ListQuery>,
 ) -> Result<Json<Vec<Group>>, Problem> {
     Ok(Json(store::groups(&api.pool, &query.filters()?).await?))
 }
@@ -228,7 +231,10 @@ pub struct Ids {
     pub ids: Vec<String>,
 }
 
-async fn ids(State(api): State<Api>, Query(query): Query<ListQuery>) -> Result<Json<Ids>, Problem> {
+async fn ids(
+    State(api): State<Api>,
+    ProblemQuery(query): ProblemQuery<ListQuery>,
+) -> Result<Json<Ids>, Problem> {
     let filters = query.filters()?;
     let limit: i64 = match non_empty(query.limit.clone()) {
         None => 10_000,

@@ -15,7 +15,8 @@
 //! - [`edit`]: checking an operator's edited body against the message's contract.
 //! - [`retry`]: sending a parked message back to the queue it came from (confirmed, mandatory,
 //!   the same message id) before its row says `retried`; bulk retries at a set rate.
-//! - [`http`]: `/ops/…`, behind `Authorization: Bearer <OPS_TOKEN>`.
+//! - [`http`]: `/ops/…`, behind `Authorization: Bearer <OPS_TOKEN>`; [`openapi`]: its
+//!   description at `/openapi.json`.
 //! - [`queues`]: every work queue with its `.dlq`, depth, consumers, parked failures and rates.
 //! - [`metrics`]: `summit_parked_failures{queue, type, kind}` on `/metrics`.
 //! - [`config`]: ops' settings from the environment.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod edit;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod parking;
 pub mod queues;
 pub mod retry;

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -20,7 +20,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use service_kit::problem::Problem;
+use service_kit::problem::{Problem, ProblemQuery};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -160,7 +160,7 @@ impl Item {
 async fn list(
     State(pool): State<PgPool>,
     Admin(store): Admin,
-    Query(query): Query<ListQuery>,
+    ProblemQuery(query): ProblemQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let status = match query.status.as_deref() {
         None | Some("") => None,

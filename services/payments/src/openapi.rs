@@ -133,9 +133,11 @@ pub fn document() -> Value {
                         "secret_key_last4": {"type": ["string", "null"]},
                         "customised": {"type": "boolean", "description": "false: the platform's pagar.me account"}
                     }},
-                "Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
-                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                    "detail": {"type": "string"}
+                "Problem": {"type": "object", "required": ["type", "title"], "properties": {
+                    "type": {"type": "string"}, "title": {"type": "string"},
+                    "detail": {"type": "string"},
+                    "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"],
+                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}
                 }}
             }
         }

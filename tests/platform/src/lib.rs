@@ -10,6 +10,9 @@
 //! ([`service_kit::Listening`]), and the harness reads it from there — no port is picked ahead,
 //! released, and raced for by another process before the service binds it.
 
+pub mod edge;
+pub mod schemathesis;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

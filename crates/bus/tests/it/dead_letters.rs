@@ -74,6 +74,64 @@ async fn malformed_and_unknown_messages_are_dead_lettered_at_once_and_the_queue_
     Ok(())
 }
 
+/// A body over the consumer's limit is dead-lettered unparsed, with the size in its reason;
+/// one at the limit is still decoded (and, here, dead-lettered as malformed: it is padding).
+#[tokio::test]
+async fn a_body_over_the_size_limit_is_dead_lettered_unread_and_the_queue_flows()
+-> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let handler = Recorder::new(|_| Outcome::Done);
+    let consuming = h.consume(handler.clone(), ConsumerConfig::default());
+    let publisher = h.bus.publisher();
+
+    let mut huge = Outgoing::envelope(&event().into_raw(), StockReleased::DESTINATION);
+    huge.body = vec![b' '; bus::consumer::MAX_BODY_BYTES + 1];
+    publisher.publish(&huge).await?;
+    let mut at_limit = Outgoing::envelope(&event().into_raw(), StockReleased::DESTINATION);
+    at_limit.body = vec![b' '; bus::consumer::MAX_BODY_BYTES];
+    publisher.publish(&at_limit).await?;
+
+    let good = h.publish_event().await?;
+    handler
+        .wait_until(Duration::from_secs(5), |c| {
+            c.iter().any(|c| c.message_id == good)
+        })
+        .await?;
+    wait_for_dead_letters(&h, 2).await?;
+    consuming.stop().await?;
+
+    assert_eq!(
+        handler.calls().len(),
+        1,
+        "the handler saw only the good one"
+    );
+    let mut letters: Vec<(String, String, usize)> = h
+        .drain(&dlq())
+        .await?
+        .iter()
+        .map(|m| {
+            (
+                m.header("x-error-kind").unwrap_or_default().to_owned(),
+                m.header("x-error").unwrap_or_default().to_owned(),
+                m.body.len(),
+            )
+        })
+        .collect();
+    letters.sort();
+    assert_eq!(letters.len(), 2);
+    assert_eq!(letters[0].0, "malformed");
+    assert_eq!(letters[0].2, bus::consumer::MAX_BODY_BYTES);
+    assert_eq!(letters[1].0, "too-large");
+    let size = (bus::consumer::MAX_BODY_BYTES + 1).to_string();
+    assert!(letters[1].1.contains(&size), "{}", letters[1].1);
+    assert_eq!(
+        letters[1].2,
+        bus::consumer::MAX_BODY_BYTES + 1,
+        "kept whole"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_permanent_rejection_is_dead_lettered_without_retries() -> anyhow::Result<()> {
     let h = Harness::start().await?;

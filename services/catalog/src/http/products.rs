@@ -109,6 +109,8 @@ pub async fn show(
         (status = 401, description = "Missing or invalid admin key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not this store's product, or deleted", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "SKU taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not Content-Type: application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown field", body = Problem, content_type = "application/problem+json"),
     )
 )]

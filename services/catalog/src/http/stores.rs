@@ -115,6 +115,8 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid admin key", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Domain verified by another store", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not Content-Type: application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a valid hostname, or custom_domain missing", body = Problem, content_type = "application/problem+json"),
     )
 )]

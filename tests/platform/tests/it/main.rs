@@ -1,6 +1,8 @@
 //! The platform as operators see it: real binaries, real servers.
 
+mod api_fuzzing;
 mod broker_outage;
+mod hostile_messages;
 mod make_run;
 mod startup;
 mod stock_flow;
