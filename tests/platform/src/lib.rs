@@ -273,7 +273,7 @@ impl EventWatcher {
 }
 
 /// Where `make test` (and cargo) put the service binaries: beside this test binary's `deps/`.
-fn binary(name: &str) -> anyhow::Result<PathBuf> {
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let dir = exe
         .parent()
