@@ -16,7 +16,7 @@ if ! flock -n 9; then
   exit 1
 fi
 
-services=(catalog checkout payments notifications ops)
+services=(catalog checkout payments notifications ops storefront)
 # A service's environment, one NAME=value a line; and its port.
 service_env() { bash deploy/local/service-env.sh "$1"; }
 port_of() { service_env "$1" | sed -n 's/^PORT=//p'; }
@@ -72,6 +72,8 @@ for name in "${services[@]}"; do
     printf '%-14s NOT ready on http://127.0.0.1:%s — see %s/%s.log\n' "$name" "$port" "$state" "$name"
   fi
 done
+echo "Start here: http://127.0.0.1:8080/admin (open a store; it lives at http://<slug>.summit.localhost:8080/)."
+echo "Operators' console: http://127.0.0.1:8080/ops (token: $(service_env ops | sed -n 's/^OPS_TOKEN=//p'))."
 echo "Mail sent by notifications: http://127.0.0.1:1080 (maildev)."
 echo "Operating (README): OPS_TOKEN=$(service_env ops | sed -n 's/^OPS_TOKEN=//p') summitctl failures | queues; summitctl outbox."
 echo "RabbitMQ management: http://127.0.0.1:15672 (guest/guest). Ctrl-C stops Summit."

@@ -127,7 +127,17 @@ ensure_tools() {
   command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
 }
 
+ensure_browser() {
+  # The storefront's browser journeys drive Debian's headless Chromium through chromedriver.
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    echo "servers: installing Chromium and chromedriver (browser tests)"
+    apt_install chromium chromium-driver
+  fi
+  echo "servers: Chromium $(chromium --version 2>/dev/null | awk '{print $2}') with chromedriver"
+}
+
 ensure_tools
+ensure_browser
 ensure_postgres
 ensure_rabbitmq
 ensure_redis

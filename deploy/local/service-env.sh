@@ -14,13 +14,14 @@
 #   SUMMIT_OPS_TOKEN  ops' operator token (default `local-ops-token`: local runs only)
 set -euo pipefail
 
-service=${1:?usage: service-env.sh catalog|checkout|payments|notifications|ops}
+service=${1:?usage: service-env.sh catalog|checkout|payments|notifications|ops|storefront}
 case "$service" in
   catalog) port=8081 ;;
   checkout) port=8082 ;;
   payments) port=8083 ;;
   notifications) port=8084 ;;
   ops) port=8085 ;;
+  storefront) port=8080 ;;
   *) echo "service-env.sh: unknown service $service" >&2; exit 2 ;;
 esac
 
@@ -29,6 +30,12 @@ host=${SUMMIT_DB_HOST:-127.0.0.1}
 db_port=${SUMMIT_DB_PORT:-5432}
 
 echo "PORT=$port"
+if [ "$service" = storefront ]; then
+  # The web edge owns no database: it composes the others over HTTP (their local defaults),
+  # and its shoppers' browsers tokenize cards at the local gateway simulator.
+  echo "GATEWAY_TOKENIZE_URL=http://127.0.0.1:8090/core/v5"
+  exit 0
+fi
 # databases.sh gives each role the password of its own name.
 echo "DATABASE_URL=postgres://$name:$name@$host:$db_port/$name"
 if [ "$service" = notifications ]; then

@@ -168,6 +168,16 @@ impl Health {
         }
     }
 
+    /// Health for a service that owns neither a database nor a broker connection (the web
+    /// edge): only its own checks ([`Health::with_check`]) count.
+    pub fn stateless() -> Self {
+        Self {
+            migrated: Arc::default(),
+            bus: Arc::default(),
+            checks: Vec::new(),
+        }
+    }
+
     /// Adds a dependency check of the service's own.
     pub fn with_check(mut self, check: Check) -> Self {
         self.checks.push(check);

@@ -109,6 +109,8 @@ pub struct PublicStore {
     /// Only a verified custom domain.
     pub custom_domain: Option<String>,
     pub logo_url: Option<String>,
+    /// `pt-BR` or `en`: what the store's pages speak (the web edge reads it).
+    pub language: String,
 }
 
 impl Store {
@@ -173,6 +175,7 @@ impl Store {
             temporary_domain: self.temporary_domain.clone(),
             custom_domain: self.verified_domain(),
             logo_url: self.logo_url(config),
+            language: self.language.clone(),
         }
     }
 

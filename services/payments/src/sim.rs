@@ -12,6 +12,8 @@
 //!   counted by `GET /_sim/charges?code=` (their `metadata[order_id]`) like pagar.me's charges.
 //! - pagar.me's test cards: `…0010` paid, `…0028` failed (not authorized), `…0036`
 //!   processing, then paid: the acquirer "confirms" it on the charge's next lookup.
+//! - Tokenization answers CORS (`Access-Control-Allow-Origin: *`, and `OPTIONS` preflights),
+//!   so a shop's page can tokenize from the browser as with the real gateway.
 //! - `PUT /_sim/faults` `{"latency_ms", "charge_latency_ms", "error_rate", "rate_limit_per_s",
 //!   "timeout_rate", "outage", "seed"}` and `DELETE /_sim/faults`; `GET /_sim/charges?code=` counts the
 //!   charges really made for an order and names the secret key (account) each was made with.
@@ -149,8 +151,15 @@ impl Simulator {
 
     /// The simulator's routes.
     pub fn router(&self) -> Router {
-        let gateway = Router::new()
-            .route("/core/v5/tokens", post(tokenize))
+        // Browsers tokenize from the shop's own origin, so tokenization answers CORS (as the
+        // real gateway's does); nothing else does.
+        let tokens = Router::new()
+            .route(
+                "/core/v5/tokens",
+                post(tokenize).options(|| async { StatusCode::NO_CONTENT }),
+            )
+            .layer(middleware::from_fn(cors));
+        let gateway = tokens
             .route("/core/v5/orders", post(create_order).get(find_orders))
             .route(
                 "/core/v5/charges/{id}",
@@ -174,6 +183,30 @@ impl Simulator {
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         axum::serve(listener, self.router()).await
     }
+}
+
+/// CORS for tokenization: any origin may post a card here and read the token back (the
+/// public key, not a cookie, is what identifies the account).
+async fn cors(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        header::HeaderValue::from_static("POST, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        header::HeaderValue::from_static("content-type"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        header::HeaderValue::from_static("600"),
+    );
+    response
 }
 
 enum Fault {

@@ -1,0 +1,308 @@
+//! The operators' console (`/ops`): parked failures by group, one message's headers and
+//! payload, retry and discard — ops' `/ops/…` API as pages.
+//!
+//! Invariants: the operator token is kept only in a sealed, expiring cookie (`sf_ops`) and
+//! sent to ops as `Bearer`; ops decides whether it is right (a wrong one shows the sign-in
+//! form again). Every action is a POST with the CSRF token.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use maud::{Markup, html};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Frame, PageError, PageResult, check_csrf, csrf_field, layout, see_other};
+use crate::AppState;
+use crate::cookies::{self, CsrfToken, OPS_SESSION};
+use crate::i18n::Lang;
+use crate::upstream::{Body, UpstreamError, encode};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ops", get(home))
+        .route("/ops/signin", post(signin))
+        .route("/ops/signout", post(signout))
+        .route("/ops/failures/{id}", get(failure))
+        .route("/ops/failures/{id}/retry", post(retry))
+        .route("/ops/failures/{id}/discard", post(discard))
+}
+
+#[derive(Serialize, Deserialize)]
+struct OpsSession {
+    token: String,
+    expires: i64,
+}
+
+fn session(state: &AppState, headers: &HeaderMap) -> Option<OpsSession> {
+    cookies::jar(headers)
+        .get(OPS_SESSION)
+        .and_then(|v| state.sealer.open::<OpsSession>(OPS_SESSION, v))
+        .filter(|s| s.expires > chrono::Utc::now().timestamp())
+}
+
+fn frame(lang: Lang, title: &str) -> Frame<'static> {
+    let mut frame = Frame::plain(lang, format!("{title} · Summit ops"));
+    frame.nav = vec![("/ops".into(), lang.tr("Failures", "Falhas").into())];
+    frame
+}
+
+fn signin_page(lang: Lang, csrf: &CsrfToken, error: Option<&str>) -> Markup {
+    layout(
+        &frame(lang, lang.tr("Operator sign in", "Entrada de operação")),
+        html! {
+            h1 { (lang.tr("Operators' console", "Console de operação")) }
+            @if let Some(error) = error { p.error role="alert" { (error) } }
+            form method="post" action="/ops/signin" {
+                (csrf_field(csrf))
+                label for="token" { (lang.tr("Operator token", "Token de operação")) }
+                input #token type="password" name="token" autocomplete="current-password" required;
+                p { button type="submit" { (lang.tr("Sign in", "Entrar")) } }
+            }
+        },
+    )
+}
+
+/// `GET /ops`: groups of parked failures and the newest of them.
+async fn home(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> PageResult {
+    let lang = Lang::negotiate(Some("en"), &headers);
+    let Some(session) = session(&state, &headers) else {
+        return Ok(signin_page(lang, &csrf, None).into_response());
+    };
+    let ops = &state.upstreams.ops;
+    let groups = match ops.get("/ops/failures/groups", Some(&session.token)).await {
+        Ok(groups) => groups,
+        Err(UpstreamError::Status { status: 401, .. }) => {
+            return Ok((
+                StatusCode::UNAUTHORIZED,
+                signin_page(
+                    lang,
+                    &csrf,
+                    Some(lang.tr("That token is not right.", "Esse token não está certo.")),
+                ),
+            )
+                .into_response());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let mut path = "/ops/failures?limit=50".to_owned();
+    let group = query.get("group").filter(|g| !g.is_empty());
+    if let Some(group) = group {
+        path.push_str(&format!("&group={}", encode(group)));
+    }
+    let list = ops.get(&path, Some(&session.token)).await?;
+    let groups = groups["groups"]
+        .as_array()
+        .or_else(|| groups.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    Ok(layout(
+        &frame(lang, lang.tr("Failures", "Falhas")),
+        html! {
+            h1 { (lang.tr("Parked failures", "Falhas estacionadas")) }
+            form.inline method="post" action="/ops/signout" { (csrf_field(&csrf)) button type="submit" { (lang.tr("Sign out", "Sair")) } }
+            h2 { (lang.tr("Groups", "Grupos")) }
+            @if groups.is_empty() {
+                p #no-failures { (lang.tr("Nothing is parked.", "Nada estacionado.")) }
+            } @else {
+                table #groups {
+                    thead { tr { th scope="col" { (lang.tr("Queue", "Fila")) } th scope="col" { (lang.tr("Type", "Tipo")) } th scope="col" { (lang.tr("Error", "Erro")) } th scope="col" { (lang.tr("Count", "Quantidade")) } } }
+                    tbody {
+                        @for g in &groups {
+                            tr {
+                                td { (g["queue"].as_str().unwrap_or_default()) }
+                                td { (g["message_type"].as_str().or(g["type"].as_str()).unwrap_or_default()) }
+                                td { a href=(format!("/ops?group={}", encode(g["id"].as_str().unwrap_or_default()))) { (g["error"].as_str().or(g["error_first_line"].as_str()).unwrap_or_default()) } " (" (g["kind"].as_str().or(g["error_kind"].as_str()).unwrap_or_default()) ")" }
+                                td.count { (g["count"]) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { (lang.tr("Messages", "Mensagens")) }
+            ul #failures {
+                @for item in &items {
+                    @let id = item["message_id"].as_str().unwrap_or_default();
+                    li { a href=(format!("/ops/failures/{}", encode(id))) { code { (id) } } " " (item["message_type"].as_str().unwrap_or_default()) " — " (item["error"].as_str().unwrap_or_default()) }
+                }
+            }
+        },
+    )
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct SigninForm {
+    csrf: Option<String>,
+    token: String,
+}
+
+/// `POST /ops/signin`: the token is kept sealed; ops checks it on the next page.
+async fn signin(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Form(form): Form<SigninForm>,
+) -> PageResult {
+    check_csrf(&csrf, form.csrf.as_deref())?;
+    let session = OpsSession {
+        token: form.token.trim().to_owned(),
+        expires: chrono::Utc::now().timestamp()
+            + i64::try_from(state.config.session_ttl.as_secs()).unwrap_or(3600),
+    };
+    let secure = state.config.cookie_secure || cookies::over_tls(&headers);
+    let mut response = see_other("/ops");
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::set_cookie(
+            OPS_SESSION,
+            &state.sealer.seal(OPS_SESSION, &session),
+            state.config.session_ttl.as_secs(),
+            secure,
+        ),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    csrf: Option<String>,
+}
+
+/// `POST /ops/signout`.
+async fn signout(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfOnly>,
+) -> PageResult {
+    check_csrf(&csrf, form.csrf.as_deref())?;
+    let secure = state.config.cookie_secure || cookies::over_tls(&headers);
+    let mut response = see_other("/ops");
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::set_cookie(OPS_SESSION, "", 0, secure),
+    );
+    Ok(response)
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// `GET /ops/failures/{id}`: headers, payload, history; retry and discard.
+async fn failure(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> PageResult {
+    let lang = Lang::negotiate(Some("en"), &headers);
+    let Some(session) = session(&state, &headers) else {
+        return Ok(see_other("/ops"));
+    };
+    let detail = state
+        .upstreams
+        .ops
+        .get(
+            &format!("/ops/failures/{}", encode(&id)),
+            Some(&session.token),
+        )
+        .await?;
+    let parked = detail["status"] == "parked";
+    let payload = if detail["payload"].is_null() {
+        detail["body"].clone()
+    } else {
+        detail["payload"].clone()
+    };
+    Ok(layout(
+        &frame(lang, lang.tr("Failure", "Falha")),
+        html! {
+            h1 { (lang.tr("Message ", "Mensagem ")) code { (id) } }
+            dl {
+                dt { (lang.tr("Queue", "Fila")) } dd { (detail["queue"].as_str().unwrap_or_default()) }
+                dt { (lang.tr("Type", "Tipo")) } dd { (detail["message_type"].as_str().unwrap_or_default()) }
+                dt { (lang.tr("Status", "Situação")) } dd #status { (detail["status"].as_str().unwrap_or_default()) }
+                dt { (lang.tr("Error", "Erro")) } dd { (detail["error"].as_str().unwrap_or_default()) " (" (detail["error_kind"].as_str().unwrap_or_default()) ")" }
+                dt { (lang.tr("Attempts", "Tentativas")) } dd { (detail["attempts"]) }
+            }
+            @if parked {
+                form.inline method="post" action=(format!("/ops/failures/{}/retry", encode(&id))) {
+                    (csrf_field(&csrf)) button #retry type="submit" { (lang.tr("Retry", "Reenviar")) }
+                }
+                " "
+                form.inline method="post" action=(format!("/ops/failures/{}/discard", encode(&id))) {
+                    (csrf_field(&csrf)) button.danger #discard type="submit" { (lang.tr("Discard", "Descartar")) }
+                }
+            }
+            h2 { (lang.tr("Headers", "Cabeçalhos")) }
+            pre #headers { (pretty(&detail["headers"])) }
+            h2 { (lang.tr("Payload", "Conteúdo")) }
+            pre #payload { (if payload.is_string() { payload.as_str().unwrap_or_default().to_owned() } else { pretty(&payload) }) }
+            @if detail["history"].as_array().is_some_and(|h| !h.is_empty()) {
+                h2 { (lang.tr("Earlier failures", "Falhas anteriores")) }
+                pre { (pretty(&detail["history"])) }
+            }
+        },
+    )
+    .into_response())
+}
+
+async fn act(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &CsrfToken,
+    form: &CsrfOnly,
+    id: &str,
+    action: &str,
+) -> Result<Response, PageError> {
+    check_csrf(csrf, form.csrf.as_deref())?;
+    let Some(session) = session(state, headers) else {
+        return Ok(see_other("/ops"));
+    };
+    match state
+        .upstreams
+        .ops
+        .send(
+            reqwest::Method::POST,
+            &format!("/ops/failures/{}/{action}", encode(id)),
+            Some(&session.token),
+            Body::None,
+            None,
+        )
+        .await
+    {
+        Ok(_) | Err(UpstreamError::Status { status: 409, .. }) => Ok(see_other("/ops")),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `POST /ops/failures/{id}/retry`.
+async fn retry(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> PageResult {
+    act(&state, &headers, &csrf, &form, &id, "retry").await
+}
+
+/// `POST /ops/failures/{id}/discard`.
+async fn discard(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> PageResult {
+    act(&state, &headers, &csrf, &form, &id, "discard").await
+}

@@ -1,0 +1,336 @@
+//! A whole platform of the test's own, and an HTTP client that speaks to the storefront as a
+//! browser would: with a `Host`, cookies it keeps, and the CSRF token read from forms.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use platform_tests::Database;
+use reqwest::header::{COOKIE, HOST, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+use testkit::{ServiceProcess, Vhost};
+
+pub const OPS_TOKEN: &str = "it-ops-token";
+pub const APPROVED: &str = "4000000000000010";
+pub const DECLINED: &str = "4000000000000028";
+
+pub struct World {
+    pub vhost: Vhost,
+    databases: Vec<Database>,
+    pub catalog: ServiceProcess,
+    pub checkout: ServiceProcess,
+    pub payments: ServiceProcess,
+    pub ops: ServiceProcess,
+    pub storefront: ServiceProcess,
+    pub sim_url: String,
+    _sim: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(name: &str, env: Vec<(&str, String)>) -> anyhow::Result<ServiceProcess> {
+    ServiceProcess::start(&platform_tests::binary(name)?, &env).await
+}
+
+/// Polls `check` every 100 ms until it gives a value, failing after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        anyhow::ensure!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn wait_ready(process: &ServiceProcess) -> anyhow::Result<()> {
+    let url = format!("{}/health/ready", process.url());
+    eventually(&format!("{url} ready"), Duration::from_secs(90), || async {
+        let response = reqwest::get(&url).await.ok()?;
+        (response.status() == 200).then_some(())
+    })
+    .await
+}
+
+impl World {
+    pub async fn start() -> anyhow::Result<Self> {
+        let vhost = Vhost::create().await?;
+        let amqp = vhost.url();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let sim_url = format!("http://{}", listener.local_addr()?);
+        let sim = tokio::spawn(payments::sim::Simulator::new().serve(listener));
+        let mut databases = Vec::new();
+        let db = |name: &str| {
+            let name = name.to_owned();
+            async move { Database::create(&name).await }
+        };
+        let (catalog_db, checkout_db, payments_db, ops_db) = (
+            db("catalog").await?,
+            db("checkout").await?,
+            db("payments").await?,
+            db("ops").await?,
+        );
+        let base = |url: String| {
+            vec![
+                ("DATABASE_URL", url),
+                ("AMQP_URL", amqp.clone()),
+                ("RUST_LOG", "warn".to_owned()),
+            ]
+        };
+        let catalog = start("catalog", base(catalog_db.url())).await?;
+        let mut env = base(checkout_db.url());
+        env.push(("CATALOG_URL", catalog.url()));
+        let checkout = start("checkout", env).await?;
+        let mut env = base(payments_db.url());
+        env.extend([
+            ("PAGARME_BASE_URL", format!("{sim_url}/core/v5")),
+            ("PAGARME_SECRET_KEY", "sk_test_storefront_it".to_owned()),
+            (
+                "REDIS_URL",
+                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            ),
+            (
+                "GATEWAY_RATE_LIMIT_PREFIX",
+                format!("storefront-it-{}", uuid::Uuid::new_v4().simple()),
+            ),
+        ]);
+        let payments = start("payments", env).await?;
+        let mut env = base(ops_db.url());
+        env.push(("OPS_TOKEN", OPS_TOKEN.to_owned()));
+        let ops = start("ops", env).await?;
+        let storefront = start(
+            "storefront",
+            vec![
+                ("CATALOG_URL", catalog.url()),
+                ("CHECKOUT_URL", checkout.url()),
+                ("PAYMENTS_URL", payments.url()),
+                ("OPS_URL", ops.url()),
+                ("GATEWAY_TOKENIZE_URL", format!("{sim_url}/core/v5")),
+                // Copies go stale fast, so a test sees them stand in without waiting long.
+                ("FRESH_FOR_MS", "300".to_owned()),
+                ("RUST_LOG", "warn".to_owned()),
+            ],
+        )
+        .await?;
+        databases.extend([catalog_db, checkout_db, payments_db, ops_db]);
+        for process in [&catalog, &checkout, &payments, &ops, &storefront] {
+            wait_ready(process).await?;
+        }
+        Ok(Self {
+            vhost,
+            databases,
+            catalog,
+            checkout,
+            payments,
+            ops,
+            storefront,
+            sim_url,
+            _sim: sim,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.storefront.addr.port()
+    }
+
+    /// `<slug>.summit.localhost:<port>`: a store's temporary domain on the storefront.
+    pub fn shop_host(&self, slug: &str) -> String {
+        format!("{slug}.summit.localhost:{}", self.port())
+    }
+
+    /// Creates a store at catalog (its admin key back) with `products` (name, price_minor).
+    pub async fn store(
+        &self,
+        slug: &str,
+        products: &[(&str, i64)],
+    ) -> anyhow::Result<(String, Vec<String>)> {
+        let http = reqwest::Client::new();
+        let store: Value = http
+            .post(format!("{}/stores", self.catalog.url()))
+            .json(&json!({"name": format!("Loja {slug}"), "slug": slug, "contact_email": "dono@example.com"}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let key = store["admin_key"].as_str().unwrap().to_owned();
+        let mut ids = Vec::new();
+        for (i, (name, price)) in products.iter().enumerate() {
+            let product: Value = http
+                .post(format!("{}/admin/products", self.catalog.url()))
+                .bearer_auth(&key)
+                .json(&json!({"name": name, "description": "Do sul de Minas", "sku": format!("SKU-{i}"),
+                              "price_minor": price, "currency": "BRL", "stock": 50, "active": true}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            ids.push(product["id"].as_str().unwrap().to_owned());
+        }
+        Ok((key, ids))
+    }
+
+    /// A card token from the simulator, as a browser would get it.
+    pub async fn card_token(&self, number: &str) -> anyhow::Result<String> {
+        let token: Value = reqwest::Client::new()
+            .post(format!("{}/core/v5/tokens?appId=pk_summit_local", self.sim_url))
+            .json(&json!({"type": "card", "card": {"number": number, "holder_name": "Ana", "exp_month": 12, "exp_year": 2030, "cvv": "123"}}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(token["id"].as_str().unwrap().to_owned())
+    }
+
+    pub fn visitor(&self, host: &str) -> Visitor {
+        Visitor {
+            base: self.storefront.url(),
+            host: host.to_owned(),
+            cookies: HashMap::new(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        for process in [
+            &mut self.storefront,
+            &mut self.ops,
+            &mut self.payments,
+            &mut self.checkout,
+            &mut self.catalog,
+        ] {
+            let _ = process.kill().await;
+        }
+        for database in &mut self.databases {
+            database.drop_now().await?;
+        }
+        Ok(())
+    }
+}
+
+/// One browser's worth of state, over plain HTTP.
+pub struct Visitor {
+    base: String,
+    pub host: String,
+    pub cookies: HashMap<String, String>,
+    http: reqwest::Client,
+}
+
+/// What came back: status, the raw `Set-Cookie` values, `Location`, headers, body.
+pub struct Answer {
+    pub status: u16,
+    pub set_cookies: Vec<String>,
+    pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Visitor {
+    fn keep(&mut self, response: &reqwest::Response) -> Vec<String> {
+        let raw: Vec<String> = response
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        for cookie in &raw {
+            let pair = cookie.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                if value.is_empty() || cookie.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+        raw
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn answer(&mut self, response: reqwest::Response) -> anyhow::Result<Answer> {
+        let set_cookies = self.keep(&response);
+        Ok(Answer {
+            status: response.status().as_u16(),
+            location: response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            headers: response.headers().clone(),
+            set_cookies,
+            body: response.text().await?,
+        })
+    }
+
+    pub async fn get(&mut self, path: &str) -> anyhow::Result<Answer> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(HOST, &self.host)
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await?;
+        self.answer(response).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> anyhow::Result<Answer> {
+        self.post_with(path, form, &[]).await
+    }
+
+    pub async fn post_with(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Answer> {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(HOST, &self.host)
+            .header(COOKIE, self.cookie_header())
+            .form(form);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await?;
+        self.answer(response).await
+    }
+
+    /// The CSRF token the pages' forms carry (a page must have been fetched first).
+    pub async fn csrf(&mut self) -> anyhow::Result<String> {
+        let page = self.get("/admin/signup").await?;
+        hidden(&page.body, "csrf").ok_or_else(|| anyhow::anyhow!("no csrf field in {}", page.body))
+    }
+
+    /// Signs in with `key` on the platform host.
+    pub async fn sign_in(&mut self, key: &str) -> anyhow::Result<Answer> {
+        let csrf = self.csrf().await?;
+        self.post("/admin/signin", &[("csrf", &csrf), ("admin_key", key)])
+            .await
+    }
+}
+
+/// A hidden input's value in `html`.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
