@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bus::{ConsumerConfig, Outgoing};
@@ -54,9 +54,11 @@ async fn postgres_away_for_a_minute_dead_letters_nothing_and_loses_nothing(
 
     // Commands flow all along: one every 100 ms, straight to the broker.
     let flowing = Arc::new(AtomicBool::new(true));
+    let sent = Arc::new(AtomicUsize::new(0));
     let producer = {
         let bus = h.bus.clone();
         let flowing = flowing.clone();
+        let sent = sent.clone();
         tokio::spawn(async move {
             let mut ids = Vec::new();
             while flowing.load(Ordering::SeqCst) {
@@ -69,6 +71,7 @@ async fn postgres_away_for_a_minute_dead_letters_nothing_and_loses_nothing(
                     ))
                     .await?;
                 ids.push(id);
+                sent.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             anyhow::Ok(ids)
@@ -77,14 +80,18 @@ async fn postgres_away_for_a_minute_dead_letters_nothing_and_loses_nothing(
     h.wait_for_effects(10, Duration::from_secs(30)).await?;
 
     proxy.down();
+    let before = sent.load(Ordering::SeqCst);
     // The outage lasts a minute: the drill's scenario, not a wait for something to happen.
     tokio::time::sleep(Duration::from_secs(60)).await;
     let dead_during_outage = h.depth(&format!("{QUEUE}.dlq")).await?;
+    let during = sent.load(Ordering::SeqCst) - before;
     proxy.up();
 
     flowing.store(false, Ordering::SeqCst);
     let ids = producer.await??;
-    assert!(ids.len() > 500, "commands kept flowing: {}", ids.len());
+    // ~600 at one per 100 ms; far fewer on a loaded machine. What matters is that commands
+    // arrived while the database was away, so the consumer met them with it down.
+    assert!(during >= 20, "commands kept flowing during the outage: {during}");
     h.wait_for_effects(ids.len(), Duration::from_secs(90))
         .await?;
     shutdown.cancel();
