@@ -8,7 +8,8 @@
 //! of an HTTP client stack, and lets [`Vhost`]'s `Drop` clean up without a runtime.
 //!
 //! Tests that must kill, restart or alarm a broker start a [`BrokerNode`] of their own; tests
-//! that take a server away (Postgres) put a [`TcpProxy`] of their own in front of it; tests
+//! that take a server away (Postgres) put a [`TcpProxy`] of their own in front of it, and tests
+//! that slow, black-hole or reset a path put a [`FaultProxy`] there; tests
 //! that kill Redis start a [`RedisServer`] of their own. Tests that run a service as an OS
 //! process (several replicas, a SIGKILL) start it as a [`ServiceProcess`].
 //!
@@ -23,11 +24,13 @@
 //!   API, asked as `guest`/`guest`.
 
 mod broker_node;
+mod fault_proxy;
 mod redis_server;
 mod service_process;
 mod tcp_proxy;
 
 pub use broker_node::BrokerNode;
+pub use fault_proxy::{FaultProxy, Mode as FaultMode};
 pub use redis_server::RedisServer;
 pub use service_process::ServiceProcess;
 pub use tcp_proxy::TcpProxy;
