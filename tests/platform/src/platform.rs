@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
-use testkit::{BrokerNode, FaultProxy, RedisServer, ServiceProcess, Vhost};
+use testkit::{BrokerCluster, BrokerNode, FaultProxy, RedisServer, ServiceProcess, Vhost};
 use tokio::sync::Mutex;
 
 use crate::faults::{Link, Mode, Svc};
@@ -38,6 +38,10 @@ pub enum Broker {
     SharedVhost,
     /// A RabbitMQ node of the test's own (its own ports and data), for drills that kill it.
     OwnNode,
+    /// Three nodes of the test's own in one cluster (quorum queues replicated on all three);
+    /// the services reach it through their broker link's proxy, as through a load balancer:
+    /// [`Platform::point_broker_at`] moves new connections to another member.
+    Cluster,
 }
 
 /// How to start the platform.
@@ -66,9 +70,10 @@ struct Running {
 pub struct Platform {
     vhost: Option<Vhost>,
     node: Option<BrokerNode>,
+    cluster: Option<BrokerCluster>,
     /// `amqp://guest:guest@host:port/<vhost>` straight to the broker (not through a proxy):
     /// for the checker and test-side publishers.
-    amqp_url: String,
+    amqp_url: std::sync::Mutex<String>,
     redis: Option<RedisServer>,
     /// The simulator, reached straight (the browser tokenizes there; tests set its faults).
     sim: ServiceProcess,
@@ -94,16 +99,21 @@ fn authority(url: &str) -> anyhow::Result<SocketAddr> {
 impl Platform {
     /// Everything up and `ready`.
     pub async fn start(options: Options) -> anyhow::Result<Self> {
-        let (vhost, node, amqp_url) = match options.broker {
+        let (vhost, node, cluster, amqp_url) = match options.broker {
             Broker::SharedVhost => {
                 let vhost = Vhost::create().await?;
                 let url = vhost.url();
-                (Some(vhost), None, url)
+                (Some(vhost), None, None, url)
             }
             Broker::OwnNode => {
                 let node = BrokerNode::start().await?;
                 let url = node.url();
-                (None, Some(node), url)
+                (None, Some(node), None, url)
+            }
+            Broker::Cluster => {
+                let cluster = BrokerCluster::start().await?;
+                let url = cluster.nodes()[0].url();
+                (None, None, Some(cluster), url)
             }
         };
         let vhost_path = amqp_url
@@ -233,7 +243,8 @@ impl Platform {
         let platform = Self {
             vhost,
             node,
-            amqp_url,
+            cluster,
+            amqp_url: std::sync::Mutex::new(amqp_url),
             redis,
             sim,
             services,
@@ -335,9 +346,76 @@ impl Platform {
         crate::service::admin_url_to(&self.running(svc).database.name)
     }
 
+    /// One number from `svc`'s database, asked as the admin (every store's rows): evidence a
+    /// drill's fault really bit.
+    pub async fn count(&self, svc: Svc, sql: &'static str) -> anyhow::Result<i64> {
+        use sqlx::Connection;
+        let mut db = sqlx::PgConnection::connect(&self.admin_database_url(svc)).await?;
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut db).await?;
+        db.close().await?;
+        Ok(n)
+    }
+
+    /// Messages ready in `queue`, asked straight of the broker.
+    pub async fn queue_depth(&self, queue: &str) -> anyhow::Result<u32> {
+        let bus = bus::Bus::connect(
+            &bus::BusConfig::new(self.amqp_url(), "platform-inspector"),
+            bus::Topology::new(),
+        )
+        .await?;
+        let depth = bus.depth(queue).await;
+        bus.close().await;
+        Ok(depth?)
+    }
+
+    /// The gateway calls the simulator received (`GET /_sim/calls`) as (method, path).
+    pub async fn sim_calls(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let body: Value = reqwest::get(format!("{}/_sim/calls", self.sim.url()))
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(body["calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c["method"].as_str().unwrap_or_default().to_owned(),
+                    c["path"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect())
+    }
+
+    /// `svc`'s `/health/ready` answer.
+    pub async fn readiness(&self, svc: Svc) -> anyhow::Result<Value> {
+        Ok(reqwest::get(self.url(svc, "/health/ready")?)
+            .await?
+            .json()
+            .await?)
+    }
+
     /// Straight to the broker (vhost included), not through any proxy.
-    pub fn amqp_url(&self) -> &str {
-        &self.amqp_url
+    pub fn amqp_url(&self) -> String {
+        self.amqp_url.lock().expect("amqp url lock").clone()
+    }
+
+    /// The test's own cluster ([`Broker::Cluster`]).
+    pub fn broker_cluster(&self) -> anyhow::Result<&BrokerCluster> {
+        self.cluster
+            .as_ref()
+            .context("the platform runs on no cluster")
+    }
+
+    /// New broker connections — every service's and the checker's — go to `node` from now on
+    /// (what a load balancer in front of a cluster does once its health check fails a node).
+    pub fn point_broker_at(&self, node: &BrokerNode) {
+        let addr = SocketAddr::from(([127, 0, 0, 1], node.port()));
+        for running in self.services.values() {
+            running.proxies[&Link::Broker].retarget(addr);
+        }
+        *self.amqp_url.lock().expect("amqp url lock") = node.url();
     }
 
     /// The test's own broker node ([`Broker::OwnNode`]).

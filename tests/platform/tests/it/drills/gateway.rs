@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use platform_tests::faults::Svc;
 use platform_tests::invariants;
 use platform_tests::platform::Options;
 use platform_tests::shop::Shop;
@@ -32,6 +33,17 @@ async fn gateway_outage_of_ten_seconds_then_recovery() -> anyhow::Result<()> {
         RECOVERY,
     )
     .await?;
+    let waited = platform
+        .count(
+            Svc::Payments,
+            "SELECT count(DISTINCT payment_id) FROM payment_attempts
+             WHERE to_status IN ('pending_offline', 'gateway_error')",
+        )
+        .await?;
+    assert!(
+        waited > 0,
+        "the outage bit: payments waited for the gateway"
+    );
     platform.finish().await
 }
 
@@ -45,14 +57,26 @@ async fn gateway_answering_429_with_retry_after() -> anyhow::Result<()> {
     let placed = shop.stream_cards(&platform, cards, EVERY / 2).await;
     platform.clear_sim_faults().await?;
     let fault_ended = Instant::now();
+    let placed = placed?;
     invariants::check(
         "gateway_429",
         &platform,
         &shop,
-        &placed?,
+        &placed,
         fault_ended,
         RECOVERY,
     )
     .await?;
+    let charge_calls = platform
+        .sim_calls()
+        .await?
+        .iter()
+        .filter(|(method, path)| method == "POST" && path == "/core/v5/orders")
+        .count();
+    assert!(
+        charge_calls > placed.len(),
+        "the limit bit: {charge_calls} charge calls for {} orders",
+        placed.len()
+    );
     platform.finish().await
 }

@@ -57,6 +57,13 @@ async fn redis_unavailable_for_a_while() -> anyhow::Result<()> {
     platform.redis_mut()?.kill().await?;
     // Killed before the stream: `redis_mut` needs the platform to itself, the stream shares it.
     let placed = shop.stream(&platform, 24, EVERY, DECLINED_EVERY).await;
+    let ready = platform.readiness(Svc::Payments).await?;
+    assert!(
+        ready["reasons"]["gateway.ratelimit"]
+            .as_str()
+            .is_some_and(|r| r.contains("redis unavailable")),
+        "payments ran on its local share and says so: {ready}"
+    );
     platform.redis_mut()?.restart().await?;
     let fault_ended = Instant::now();
     invariants::check(
