@@ -186,6 +186,9 @@ impl Platform {
                     ),
                 ),
                 ("RUST_LOG", "info".to_owned()),
+                // Small pools: the shared Postgres allows 100 connections for every test
+                // running at once (.config/nextest.toml runs two platforms at a time).
+                ("DB_MAX_CONNECTIONS", "4".to_owned()),
             ];
             match svc {
                 Svc::Catalog => {}
