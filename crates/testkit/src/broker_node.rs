@@ -160,6 +160,21 @@ impl BrokerNode {
         &self.node
     }
 
+    /// Its AMQP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Makes this (fresh) node a member of `seed`'s cluster: `stop_app`, `join_cluster`,
+    /// `start_app`, then waits for AMQP again. Both run as the `rabbitmq` user, so they share
+    /// its Erlang cookie.
+    pub async fn join(&self, seed: &BrokerNode) -> anyhow::Result<()> {
+        self.ctl(&["stop_app"]).await?;
+        self.ctl(&["join_cluster", seed.name()]).await?;
+        self.ctl(&["start_app"]).await?;
+        self.await_amqp(Duration::from_secs(90)).await
+    }
+
     fn pid(&self) -> anyhow::Result<i32> {
         let text = std::fs::read_to_string(self.dir.join("pid"))
             .with_context(|| format!("PID file of {}", self.node))?;
@@ -230,5 +245,85 @@ impl Drop for BrokerNode {
                 .status();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Three (or more) [`BrokerNode`]s joined in one cluster: quorum queues declared on it are
+/// replicated across every member (their initial group is the whole cluster).
+pub struct BrokerCluster {
+    nodes: Vec<BrokerNode>,
+}
+
+impl BrokerCluster {
+    /// Starts three nodes at once and joins the second and third to the first.
+    pub async fn start() -> anyhow::Result<Self> {
+        let (first, second, third) = tokio::try_join!(
+            BrokerNode::start(),
+            BrokerNode::start(),
+            BrokerNode::start()
+        )?;
+        tokio::try_join!(second.join(&first), third.join(&first))?;
+        let cluster = Self {
+            nodes: vec![first, second, third],
+        };
+        let members = cluster.nodes[0].ctl(&["cluster_status"]).await?;
+        for node in &cluster.nodes {
+            if !members.contains(node.name()) {
+                bail!("{} is not in the cluster: {members}", node.name());
+            }
+        }
+        Ok(cluster)
+    }
+
+    pub fn nodes(&self) -> &[BrokerNode] {
+        &self.nodes
+    }
+
+    /// The node named `name`.
+    pub fn node(&self, name: &str) -> Option<&BrokerNode> {
+        self.nodes.iter().find(|n| n.name() == name)
+    }
+
+    /// Each quorum queue of the default vhost and the node leading it, asked of `via` (a
+    /// member that is up).
+    pub async fn leaders(&self, via: &BrokerNode) -> anyhow::Result<Vec<(String, String)>> {
+        let text = via
+            .ctl(&[
+                "list_queues",
+                "-p",
+                "/",
+                "name",
+                "leader",
+                "--no-table-headers",
+                "--quiet",
+            ])
+            .await?;
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                Some((fields.next()?.to_owned(), fields.next()?.to_owned()))
+            })
+            .collect())
+    }
+
+    /// The node leading the most of `queues` (ties: the first such node).
+    pub async fn leading_most(&self, queues: &[&str]) -> anyhow::Result<&BrokerNode> {
+        let leaders = self.leaders(&self.nodes[0]).await?;
+        let mut best: Option<(&BrokerNode, usize)> = None;
+        for node in &self.nodes {
+            let led = leaders
+                .iter()
+                .filter(|(queue, leader)| leader == node.name() && queues.contains(&queue.as_str()))
+                .count();
+            if best.is_none_or(|(_, most)| led > most) {
+                best = Some((node, led));
+            }
+        }
+        let (node, led) = best.context("a cluster has nodes")?;
+        if led == 0 {
+            bail!("no node leads any of {queues:?}: {leaders:?}");
+        }
+        Ok(node)
     }
 }

@@ -7,8 +7,10 @@
 //! The management API is spoken in plain HTTP/1.1 over a std socket: it keeps this crate free
 //! of an HTTP client stack, and lets [`Vhost`]'s `Drop` clean up without a runtime.
 //!
-//! Tests that must kill, restart or alarm a broker start a [`BrokerNode`] of their own; tests
-//! that take a server away (Postgres) put a [`TcpProxy`] of their own in front of it; tests
+//! Tests that must kill, restart or alarm a broker start a [`BrokerNode`] of their own (or a
+//! three-node [`BrokerCluster`]); tests
+//! that take a server away (Postgres) put a [`TcpProxy`] of their own in front of it, and tests
+//! that slow, black-hole or reset a path put a [`FaultProxy`] there; tests
 //! that kill Redis start a [`RedisServer`] of their own. Tests that run a service as an OS
 //! process (several replicas, a SIGKILL) start it as a [`ServiceProcess`].
 //!
@@ -23,12 +25,14 @@
 //!   API, asked as `guest`/`guest`.
 
 mod broker_node;
+mod fault_proxy;
 mod otlp_collector;
 mod redis_server;
 mod service_process;
 mod tcp_proxy;
 
-pub use broker_node::BrokerNode;
+pub use broker_node::{BrokerCluster, BrokerNode};
+pub use fault_proxy::{FaultProxy, Mode as FaultMode};
 pub use otlp_collector::{CollectedSpan, OtlpCollector};
 pub use redis_server::RedisServer;
 pub use service_process::ServiceProcess;

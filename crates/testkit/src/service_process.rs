@@ -87,6 +87,27 @@ impl ServiceProcess {
         format!("http://{}", self.addr)
     }
 
+    /// SIGTERM (the service drains and exits on its own), and waits up to 30 s for it to exit.
+    pub async fn stop(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.child.id().context("already exited")?;
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
+        if !status.success() {
+            bail!("kill -TERM {pid} failed");
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .with_context(|| {
+                format!(
+                    "not exited 30 s after SIGTERM (log: {})",
+                    self.log.display()
+                )
+            })?
+            .map_err(Into::into)
+    }
+
     /// SIGKILL, and waits for the process to be gone.
     pub async fn kill(&mut self) -> anyhow::Result<()> {
         self.child.start_kill()?;

@@ -16,7 +16,8 @@
 //!   so a shop's page can tokenize from the browser as with the real gateway.
 //! - `PUT /_sim/faults` `{"latency_ms", "charge_latency_ms", "error_rate", "rate_limit_per_s",
 //!   "timeout_rate", "outage", "seed"}` and `DELETE /_sim/faults`; `GET /_sim/charges?code=` counts the
-//!   charges really made for an order and names the secret key (account) each was made with.
+//!   charges really made for an order, names the secret key (account) each was made with, and
+//!   lists each one's `status` and `amount` (`items`) without looking it up.
 //! - `GET /_sim/calls` lists when each gateway call arrived (`at_ms` since the simulator
 //!   started, method, path; tokenization excluded: the browser makes it, not Summit), the record
 //!   the rate-limit tests and bench measure windows over. The newest [`CALLS_KEPT`] are kept.
@@ -556,7 +557,23 @@ async fn count_charges(
                 .map(|i| i.account.as_str()),
         )
         .collect();
-    Json(json!({ "code": query.code, "charges": accounts.len(), "accounts": accounts }))
+    // Each charge's status and amount too, read without the side effect of a lookup (which
+    // settles a processing test card): what the platform drills' invariant checker needs.
+    let items: Vec<Value> = s
+        .charges
+        .values()
+        .filter(|c| c.code == query.code)
+        .map(|c| json!({ "status": c.status, "amount": c.amount }))
+        .chain(
+            s.intents
+                .values()
+                .filter(|i| i.code == query.code)
+                .map(|i| json!({ "status": i.status, "amount": i.amount })),
+        )
+        .collect();
+    Json(
+        json!({ "code": query.code, "charges": accounts.len(), "accounts": accounts, "items": items }),
+    )
 }
 
 // ---- Stripe's PaymentIntents shape (`/v1`) ----

@@ -8,14 +8,13 @@
 //! [`StartedService::stop`]; [`StartedService::wait_ready`] returns only once every dependency
 //! answers (`ready`, not `degraded`), so a test never races a service's migrations or topology.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use testkit::{ServiceProcess, Vhost};
 
-use crate::Database;
+use crate::{Database, binary};
 
 /// A service binary running for one test, with the database it was given.
 pub struct StartedService {
@@ -140,21 +139,4 @@ impl Store {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-}
-
-/// Where cargo put the service binaries: beside this test binary's `deps/`.
-pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .context("test binary has no target directory")?
-        .join(name);
-    if !path.exists() {
-        bail!(
-            "{} is missing: build the services first (`cargo build --workspace --bins`, as `make test` does)",
-            path.display()
-        );
-    }
-    Ok(path)
 }

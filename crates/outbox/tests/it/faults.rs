@@ -91,7 +91,10 @@ async fn postgres_away_for_a_minute_dead_letters_nothing_and_loses_nothing(
     let ids = producer.await??;
     // ~600 at one per 100 ms; far fewer on a loaded machine. What matters is that commands
     // arrived while the database was away, so the consumer met them with it down.
-    assert!(during >= 20, "commands kept flowing during the outage: {during}");
+    assert!(
+        during >= 20,
+        "commands kept flowing during the outage: {during}"
+    );
     h.wait_for_effects(ids.len(), Duration::from_secs(90))
         .await?;
     shutdown.cancel();

@@ -2,6 +2,8 @@
 
 mod api_fuzzing;
 mod broker_outage;
+mod drills;
+mod flows;
 mod hostile_messages;
 mod make_run;
 mod startup;
