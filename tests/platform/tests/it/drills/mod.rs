@@ -6,7 +6,6 @@
 //! will do), never a wait for something to have happened: those poll with a deadline.
 
 mod broker;
-mod cluster;
 mod gateway;
 mod paths;
 mod services;
