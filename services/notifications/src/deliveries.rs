@@ -194,6 +194,24 @@ pub async fn lease(
     Ok(lease)
 }
 
+/// [`Lease::Sent`] if `delivery` is recorded `sent`, [`Lease::Held`] otherwise: whether a
+/// record whose answer was lost did commit.
+pub async fn status_is_sent(pool: &PgPool, delivery: &Delivery) -> Result<Lease, sqlx::Error> {
+    let mut tx = service_kit::tenant::begin_for(pool, delivery.store_id).await?;
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM deliveries WHERE id = $1 AND store_id = $2")
+            .bind(delivery.id)
+            .bind(delivery.store_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(if status.as_deref() == Some("sent") {
+        Lease::Sent
+    } else {
+        Lease::Held
+    })
+}
+
 /// One try, as the log keeps it.
 #[derive(Debug, Clone, Default)]
 pub struct Attempt {

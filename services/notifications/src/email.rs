@@ -121,6 +121,10 @@ impl Mailer {
     }
 }
 
+/// What is kept of the lease when the record of an accepted mail is retried: the last retry
+/// ends this long before another sender could take the delivery.
+const RECORD_MARGIN: Duration = Duration::from_secs(2);
+
 /// The `notifications.send-email` consumer.
 pub struct EmailSender {
     pool: PgPool,
@@ -146,6 +150,7 @@ impl EmailSender {
     }
 
     async fn send(&self, command: &SendEmail, attempt: u32) -> Result<Outcome, sqlx::Error> {
+        let leased = Instant::now();
         let delivery =
             match deliveries::lease(&self.pool, command.store_id, command.delivery_id, self.hold)
                 .await?
@@ -171,16 +176,57 @@ impl EmailSender {
             },
             Err(error) => Err(error),
         };
+        if result.is_err() {
+            return self.record(&delivery, &result, attempt, started).await;
+        }
+        // SMTP accepted the mail. If the database is away now, failing here would leave the
+        // delivery unsent in the log and the command unacknowledged: the mail would go again
+        // (docs/notifications.md, "Where a crash can still duplicate"). So the record is
+        // tried again, with a capped backoff, for as long as our lease keeps other senders off
+        // the delivery; only a longer outage leaves the duplicate to the Message-ID.
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let left = self.hold.saturating_sub(leased.elapsed() + RECORD_MARGIN);
+            let tried =
+                tokio::time::timeout(left, self.record(&delivery, &result, attempt, started)).await;
+            match tried {
+                Ok(Ok(outcome)) => return Ok(outcome),
+                Ok(Err(error)) if leased.elapsed() + pause + RECORD_MARGIN < self.hold => {
+                    tracing::warn!(delivery = %delivery.id, %error, "mail accepted but not yet recorded; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                    // The commit may have landed with its answer lost: then nothing is left to do.
+                    if let Ok(Lease::Sent) = deliveries::status_is_sent(&self.pool, &delivery).await
+                    {
+                        return Ok(Outcome::Done);
+                    }
+                }
+                Ok(Err(error)) => return Err(error),
+                Err(_elapsed) => return Err(sqlx::Error::PoolTimedOut),
+            }
+        }
+    }
+
+    /// Records what SMTP answered (`result`) with the attempt, in one transaction; the
+    /// consumer's outcome.
+    async fn record(
+        &self,
+        delivery: &Delivery,
+        result: &Result<u16, MailError>,
+        attempt: u32,
+        started: Instant,
+    ) -> Result<Outcome, sqlx::Error> {
         let mut tx = service_kit::tenant::begin_for(&self.pool, delivery.store_id).await?;
         let outcome = match result {
             Ok(code) => {
+                let code = *code;
                 let attempt = Attempt {
                     ok: true,
                     status_code: Some(i32::from(code)),
                     latency: started.elapsed(),
                     ..Attempt::default()
                 };
-                deliveries::record_sent(&mut tx, &delivery, &attempt).await?;
+                deliveries::record_sent(&mut tx, delivery, &attempt).await?;
                 metrics::counter!("summit_notifications_sent_total", "channel" => "email")
                     .increment(1);
                 Outcome::Done
@@ -194,13 +240,12 @@ impl EmailSender {
                     error: Some(error.reason.clone()),
                     ..Attempt::default()
                 };
-                deliveries::record_failure(&mut tx, &delivery, &record, &error.reason, last)
-                    .await?;
+                deliveries::record_failure(&mut tx, delivery, &record, &error.reason, last).await?;
                 tracing::warn!(delivery = %delivery.id, attempt, last, reason = %error.reason, "mail not sent");
                 if error.permanent {
-                    Outcome::Reject(error.reason)
+                    Outcome::Reject(error.reason.clone())
                 } else {
-                    Outcome::Retry(error.reason)
+                    Outcome::Retry(error.reason.clone())
                 }
             }
         };

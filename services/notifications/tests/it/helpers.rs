@@ -159,8 +159,18 @@ pub fn config() -> NotificationsConfig {
 
 impl World {
     pub async fn start(pool: PgPool, config: NotificationsConfig) -> anyhow::Result<Self> {
+        Self::start_through(pool, config, None).await
+    }
+
+    /// [`World::start`] with the service's own pool reaching Postgres through 127.0.0.1:`port`
+    /// (a fault proxy of the test's own) when given.
+    pub async fn start_through(
+        pool: PgPool,
+        config: NotificationsConfig,
+        database_port: Option<u16>,
+    ) -> anyhow::Result<Self> {
         notifications::migrator().run(&pool).await?;
-        let app_pool = app_pool(&pool).await?;
+        let app_pool = app_pool_at(&pool, database_port).await?;
         let vhost = testkit::Vhost::create().await?;
         let topology = notifications::topology().queue(
             QueueSpec::new("it.notifications-events").events_from(exchanges::NOTIFICATIONS_EVENTS),
@@ -435,7 +445,8 @@ pub fn order(store: Uuid, customer: &str, product: &str) -> OrderPlaced {
 
 /// A pool that runs as a plain (non-superuser, non-owner) role, as the service does in
 /// production: row-level security is in force for everything it does.
-pub async fn app_pool(pool: &PgPool) -> anyhow::Result<PgPool> {
+/// Through 127.0.0.1:`port` (a fault proxy) when given.
+pub async fn app_pool_at(pool: &PgPool, port: Option<u16>) -> anyhow::Result<PgPool> {
     use sqlx::Executor;
     pool.execute(
         "DO $$ BEGIN
@@ -450,7 +461,10 @@ pub async fn app_pool(pool: &PgPool) -> anyhow::Result<PgPool> {
          GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO notifications_it_app;",
     )
     .await?;
-    let options = (*pool.connect_options()).clone();
+    let mut options = (*pool.connect_options()).clone();
+    if let Some(port) = port {
+        options = options.host("127.0.0.1").port(port);
+    }
     Ok(sqlx::postgres::PgPoolOptions::new()
         .max_connections(10)
         .acquire_timeout(Duration::from_secs(30))

@@ -6,5 +6,6 @@
 mod admin;
 mod emails;
 mod helpers;
+mod record_after_send;
 mod smtp_down;
 mod webhooks;
