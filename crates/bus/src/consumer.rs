@@ -370,14 +370,23 @@ impl<H: Handler> Runtime<H> {
                     .await;
             }
         };
+        // Every log line of the handling carries these: the message, its tenant, its trace.
         let span = tracing::info_span!(
             "consume",
             queue = %self.queue,
             message_type = %envelope.kind,
             message_id = %envelope.id,
+            tenant = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
             attempt,
         );
+        if let Some(tenant) = envelope.tenant_id {
+            span.record("tenant", tracing::field::display(tenant));
+        }
         telemetry::propagation::set_parent_from(&span, &headers::strings(table));
+        if let Some(trace_id) = telemetry::propagation::trace_id_of(&span) {
+            span.record("trace_id", trace_id.as_str());
+        }
         let incoming = Incoming {
             envelope: envelope.clone(),
             message,

@@ -54,9 +54,14 @@ impl<B> MakeSpan<B> for MakeRequestSpan {
             path = request.uri().path(),
             status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
         );
         // The span is not entered yet, so its parent can still be replaced.
         crate::propagation::set_parent_from_http(&span, request.headers());
+        // Every log line of the request carries its trace id.
+        if let Some(trace_id) = crate::propagation::trace_id_of(&span) {
+            span.record("trace_id", trace_id.as_str());
+        }
         span
     }
 }

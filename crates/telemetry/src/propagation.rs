@@ -49,9 +49,15 @@ pub fn set_parent_from_http(span: &tracing::Span, headers: &HeaderMap) {
 
 /// The current span's trace id as 32 lowercase hex chars, if it has a valid OTel context.
 pub fn current_trace_id() -> Option<String> {
-    let cx = tracing::Span::current().context();
-    let span = cx.span();
-    let sc = span.span_context();
+    trace_id_of(&tracing::Span::current())
+}
+
+/// `span`'s trace id as 32 lowercase hex chars, if it has a valid OTel context — e.g. to
+/// record it as a log field once [`set_parent_from`] has chosen the span's trace.
+pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
+    let cx = span.context();
+    let otel = cx.span();
+    let sc = otel.span_context();
     sc.is_valid().then(|| sc.trace_id().to_string())
 }
 

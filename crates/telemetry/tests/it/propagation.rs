@@ -38,6 +38,11 @@ fn known_traceparent_becomes_parent() {
     ]);
     let span = tracing::info_span!("consumer");
     set_parent_from(&span, &headers);
+    // Known before the span is entered, so a consumer can log it as a field.
+    assert_eq!(
+        telemetry::propagation::trace_id_of(&span).as_deref(),
+        Some(REMOTE_TRACE_ID)
+    );
     let _entered = span.enter();
 
     assert_eq!(current_trace_id().as_deref(), Some(REMOTE_TRACE_ID));
