@@ -178,23 +178,45 @@ impl Vhost {
             .collect())
     }
 
-    /// Forcibly closes every client connection on this vhost (and only those), waiting up to
-    /// 15 s for the management API to list them; returns how many it closed.
-    pub async fn close_connections(&self) -> anyhow::Result<usize> {
+    /// Forcibly closes every client connection on this vhost (and only those), once the
+    /// management API lists at least `at_least` connections not named in `closed_before`
+    /// (it learns of new connections a few seconds late; waits up to 30 s). Returns the names
+    /// it closed, for the next call's `closed_before`: clients that reconnect get new names.
+    pub async fn close_connections(
+        &self,
+        at_least: usize,
+        closed_before: &[String],
+    ) -> anyhow::Result<Vec<String>> {
         let start = std::time::Instant::now();
-        let mut names = self.connection_names().await?;
-        while names.is_empty() && start.elapsed() < Duration::from_secs(15) {
+        let fresh = |names: Vec<String>| -> Vec<String> {
+            names
+                .into_iter()
+                .filter(|n| !closed_before.contains(n))
+                .collect()
+        };
+        let mut names = fresh(self.connection_names().await?);
+        while names.len() < at_least {
+            if start.elapsed() > Duration::from_secs(30) {
+                bail!(
+                    "{} connection(s) listed on {} within 30 s, not {at_least}: {names:?}",
+                    names.len(),
+                    self.name
+                );
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
-            names = self.connection_names().await?;
+            names = fresh(self.connection_names().await?);
         }
-        for name in &names {
-            let path = format!("/api/connections/{}", percent_encode(name));
+        let mut closed = Vec::new();
+        for name in names {
+            let path = format!("/api/connections/{}", percent_encode(&name));
             let (status, body) = management_async("DELETE", path, None).await?;
-            if !(200..300).contains(&status) && status != 404 {
-                bail!("closing connection {name}: HTTP {status} {body}");
+            match status {
+                200..300 => closed.push(name),
+                404 => {} // gone already
+                _ => bail!("closing connection {name}: HTTP {status} {body}"),
             }
         }
-        Ok(names.len())
+        Ok(closed)
     }
 
     /// Messages ready in `queue` on this vhost (management statistics refresh every few seconds).

@@ -39,6 +39,15 @@ pub struct OnSale {
     pub version: i64,
 }
 
+/// A store, as catalog's `GET /stores/resolve?slug=…` shows it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PublicStore {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub language: String,
+}
+
 /// Catalog could not say: the caller should try again after `retry_after`.
 #[derive(Debug, thiserror::Error)]
 #[error("catalog is unavailable: {reason}")]
@@ -106,7 +115,28 @@ impl Catalog {
 
     /// The product on sale in `slug`'s store, `None` if catalog has no such product on sale.
     pub async fn product(&self, slug: &str, id: Uuid) -> Result<Option<OnSale>, Unavailable> {
-        let url = format!("{}/stores/{slug}/products/{id}", self.base_url);
+        self.lookup(format!("{}/stores/{slug}/products/{id}", self.base_url))
+            .await
+    }
+
+    /// The store with `slug`, `None` if catalog has none.
+    pub async fn store(&self, slug: &str) -> Result<Option<PublicStore>, Unavailable> {
+        let mut url =
+            reqwest::Url::parse(&format!("{}/stores/resolve", self.base_url)).map_err(|e| {
+                Unavailable {
+                    reason: format!("catalog's URL: {e}"),
+                    retry_after: Duration::from_secs(1),
+                }
+            })?;
+        url.query_pairs_mut().append_pair("slug", slug);
+        self.lookup(url.to_string()).await
+    }
+
+    /// GET `url` through the policy: `None` on 404, the JSON body on success.
+    async fn lookup<T: serde::de::DeserializeOwned>(
+        &self,
+        url: String,
+    ) -> Result<Option<T>, Unavailable> {
         let answer = self
             .policy
             .call(|| async {
@@ -125,7 +155,7 @@ impl Catalog {
                             .map(str::to_owned),
                     });
                 }
-                Ok(Some(response.json::<OnSale>().await?))
+                Ok(Some(response.json::<T>().await?))
             })
             .await;
         answer.map_err(|error| {
@@ -145,6 +175,35 @@ impl Catalog {
     pub fn is_ready(&self) -> bool {
         self.policy.is_ready()
     }
+}
+
+/// The store with `slug`: from the read model, or else from catalog when its StoreCreated has
+/// not arrived yet (a store that signed up a moment ago already sells). A learned store is
+/// kept under version 0 with no admin key hash, so StoreCreated (version 1) replaces it whole
+/// and no admin key opens it until then.
+pub async fn store(
+    pool: &PgPool,
+    catalog: &Catalog,
+    slug: &str,
+) -> Result<Option<Store>, CheckoutError> {
+    if let Some(store) = crate::read_model::store_by_slug(pool, slug).await? {
+        return Ok(Some(store));
+    }
+    let Some(public) = catalog.store(slug).await? else {
+        return Ok(None);
+    };
+    if public.slug != slug {
+        return Ok(None);
+    }
+    crate::read_model::learn_store(
+        pool,
+        public.id,
+        &public.slug,
+        &public.name,
+        &public.language,
+    )
+    .await?;
+    Ok(crate::read_model::store_by_slug(pool, slug).await?)
 }
 
 /// Asks catalog about each of `ids` the read model has no row for, and keeps the answers.

@@ -125,7 +125,7 @@ async fn place(
     let ProblemJson(input) =
         ProblemJson::<NewOrder>::from_request(Request::from_parts(parts, bytes.into()), &state)
             .await?;
-    let store = read_model::store_by_slug(&state.pool, &slug)
+    let store = crate::catalog::store(&state.pool, &state.catalog, &slug)
         .await?
         .ok_or(CheckoutError::NotFound("store"))?;
     let idem = orders::scoped(&key, &store);

@@ -113,6 +113,31 @@ pub async fn apply(
     })
 }
 
+/// Keeps a store learned from catalog before its StoreCreated arrived: version 0 (the event,
+/// version 1 or later, replaces it) and an empty admin key hash (no key verifies against it).
+/// A row already there, by id or by slug, wins.
+pub async fn learn_store(
+    pool: &PgPool,
+    id: uuid::Uuid,
+    slug: &str,
+    name: &str,
+    language: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db::begin_for(pool, id).await?;
+    sqlx::query(
+        "INSERT INTO stores (id, slug, name, admin_key_hash, language, version)
+         VALUES ($1, $2, $3, '', $4, 0)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(slug)
+    .bind(name)
+    .bind(language)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
 async fn upsert_store(
     conn: &mut sqlx::PgConnection,
     id: uuid::Uuid,

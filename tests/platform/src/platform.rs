@@ -433,12 +433,17 @@ impl Platform {
         self.redis.as_mut().context("the platform shares Redis")
     }
 
-    /// Closes every client connection on the platform's vhost (shared broker only).
-    pub async fn close_broker_connections(&self) -> anyhow::Result<usize> {
+    /// Closes every client connection on the platform's vhost (shared broker only), once at
+    /// least `at_least` not named in `closed_before` are listed; returns the names closed.
+    pub async fn close_broker_connections(
+        &self,
+        at_least: usize,
+        closed_before: &[String],
+    ) -> anyhow::Result<Vec<String>> {
         self.vhost
             .as_ref()
             .context("closing connections needs the shared broker's management API")?
-            .close_connections()
+            .close_connections(at_least, closed_before)
             .await
     }
 

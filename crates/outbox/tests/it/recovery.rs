@@ -28,16 +28,21 @@ async fn a_forced_connection_close_loses_and_duplicates_nothing(
     let consuming = h.consume_with_inbox(shutdown.clone());
 
     let mut expected = Vec::new();
+    let mut closed = Vec::new();
     for round in 0..20 {
         expected.extend(h.commit_events(50).await?);
         if round == 6 || round == 13 {
-            let closed = h
+            // Waits for the connection (the second time: the reconnected one) to be listed.
+            closed = h
                 .vhost
                 .as_ref()
                 .expect("a vhost")
-                .close_connections()
+                .close_connections(1, &closed)
                 .await?;
-            assert!(closed > 0, "the test's connection was found and closed");
+            assert!(
+                !closed.is_empty(),
+                "the test's connection was found and closed"
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

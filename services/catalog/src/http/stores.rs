@@ -67,24 +67,35 @@ pub async fn show(State(state): State<AppState>, Admin(store): Admin) -> Json<St
     get,
     path = "/stores/resolve",
     operation_id = "resolveStore",
-    summary = "The store behind a temporary or verified custom domain",
-    params(("host" = String, Query, description = "A host name, optionally with a port.")),
+    summary = "The store behind a temporary or verified custom domain, or with a slug",
+    params(
+        ("host" = Option<String>, Query, description = "A host name, optionally with a port."),
+        ("slug" = Option<String>, Query, description = "The store's slug, when no host is given (how other services learn of a store whose StoreCreated has not reached them yet)."),
+    ),
     responses(
         (status = 200, description = "The store", body = PublicStore),
-        (status = 404, description = "No store has that domain (a custom domain not yet verified included)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "host missing", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No store has that domain (a custom domain not yet verified included) or slug", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Neither host nor slug given, or one with control characters", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn resolve(
     State(state): State<AppState>,
     params: Params,
 ) -> ApiResult<Json<PublicStore>> {
-    let host = params
-        .text("host")
-        .ok_or_else(|| CatalogError::invalid("host", "is required"))?;
-    let store = store::resolve(&state.pool, &state.config, host)
-        .await?
-        .ok_or(CatalogError::NotFound("store"))?;
+    for field in ["host", "slug"] {
+        if params
+            .text(field)
+            .is_some_and(|v| v.chars().any(char::is_control))
+        {
+            return Err(CatalogError::invalid(field, "must not contain control characters").into());
+        }
+    }
+    let store = match (params.text("host"), params.text("slug")) {
+        (Some(host), _) => store::resolve(&state.pool, &state.config, host).await?,
+        (None, Some(slug)) => store::by_slug(&state.pool, slug).await?,
+        (None, None) => return Err(CatalogError::invalid("host", "is required (or slug)").into()),
+    };
+    let store = store.ok_or(CatalogError::NotFound("store"))?;
     Ok(Json(store.public(&state.config)))
 }
 

@@ -100,6 +100,30 @@ async fn a_domain_resolves_only_after_its_txt_record_is_verified(
     .await?;
     let public: Value = app.resolve("loja-a.summit.localhost").await?.json().await?;
     assert!(public["custom_domain"].is_null());
+    // The same store by its slug (how checkout learns of a store before its event arrives).
+    let by_slug: Value = app
+        .http
+        .get(app.at("/stores/resolve"))
+        .query(&[("slug", "loja-a")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(by_slug, public);
+    let none = app
+        .http
+        .get(app.at("/stores/resolve"))
+        .query(&[("slug", "loja-nenhuma")])
+        .send()
+        .await?;
+    problem(none, StatusCode::NOT_FOUND).await?;
+    // A NUL (which Postgres text cannot hold) is bad input, not a server error.
+    let nul = problem(
+        app.resolve("loja\0a.summit.localhost").await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await?;
+    assert_eq!(nul["errors"][0]["field"], "host");
     let (_, last) = app.outbox().await?.pop().expect("an event");
     assert!(last["custom_domain"].is_null());
 

@@ -131,3 +131,71 @@ async fn with_catalog_down_an_unknown_product_is_refused_with_retry_after_and_no
     assert_eq!(app.status(&placed).await?["total_minor"], 1500);
     Ok(())
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_store_whose_store_created_has_not_arrived_is_asked_of_catalog_and_sells(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let catalog = CatalogServer::start(&pool).await?;
+    let app = spawn_with(
+        pool,
+        CheckoutConfig {
+            catalog_url: catalog.url.clone(),
+            ..CheckoutConfig::default()
+        },
+    )
+    .await?;
+    let (store_id, key) = catalog.store("recem-aberta").await?;
+    let fresh = catalog.product(&key, "PAO-1", 700).await?;
+    assert_eq!(
+        app.count("stores").await?,
+        0,
+        "StoreCreated has not arrived"
+    );
+    let shop = Shop {
+        id: store_id,
+        slug: "recem-aberta".into(),
+        key: key.clone(),
+    };
+
+    let placed = app.place(&shop, &[(fresh, 1)]).await?;
+    assert_eq!(app.status(&placed).await?["total_minor"], 700);
+    let (version, hash): (i64, String) =
+        sqlx::query_as("SELECT version, admin_key_hash FROM stores WHERE id = $1")
+            .bind(store_id)
+            .fetch_one(&app.pool)
+            .await?;
+    assert_eq!(
+        (version, hash.as_str()),
+        (0, ""),
+        "learned under version 0, no key opens it"
+    );
+    let locked = app
+        .http
+        .get(app.at("/admin/orders"))
+        .bearer_auth(&key)
+        .send()
+        .await?;
+    problem(locked, StatusCode::UNAUTHORIZED).await?;
+
+    // StoreCreated arrives: it replaces the learned row, and the merchant's key works.
+    shop_in_read_model(&app, store_id, "recem-aberta", &key).await?;
+    let orders: serde_json::Value = app
+        .http
+        .get(app.at("/admin/orders"))
+        .bearer_auth(&key)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    assert_eq!(orders["items"].as_array().map(Vec::len), Some(1));
+
+    // A slug catalog does not know either: 404, nothing stored.
+    let response = app
+        .post_order("nenhuma-loja", "x-1", &order(&[(fresh, 1)]))
+        .await?;
+    problem(response, StatusCode::NOT_FOUND).await?;
+    assert_eq!(app.count("stores").await?, 1);
+    catalog.remove().await
+}
