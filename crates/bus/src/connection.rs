@@ -15,6 +15,10 @@
 //! again (see `consumer`). Publishes while the broker is away fail fast; the outbox keeps
 //! what they carried. [`Bus::connect_with_retry`] does the same for a broker that is not there
 //! at start, so a service starts without its broker and reports degraded until it arrives.
+//!
+//! Failover: the URL may list several brokers (the nodes of a cluster), comma-separated. Each
+//! opening tries them in turn, beginning after the one last used, so a connection lost with
+//! its node is replaced on another member first; the node that failed is tried last.
 
 use std::time::Duration;
 
@@ -29,7 +33,8 @@ use crate::topology::Topology;
 /// Where the broker is and how this service's connections show up in its tools.
 #[derive(Clone, PartialEq, Eq)]
 pub struct BusConfig {
-    /// `amqp://user:pass@host:port/vhost` (`%2f` is the default vhost). Never printed.
+    /// `amqp://user:pass@host:port/vhost` (`%2f` is the default vhost), or several such URLs
+    /// separated by commas (a cluster's nodes, tried in turn). Never printed.
     pub url: String,
     /// Shown by `rabbitmqctl list_connections` and the management UI (suffixed `.publish` and
     /// `.consume`), so an operator (or a test) can find and close exactly this service's
@@ -49,8 +54,12 @@ impl std::fmt::Debug for BusConfig {
     }
 }
 
-/// `amqp://user:***@host/vhost`: the URL with its password hidden.
+/// `amqp://user:***@host/vhost`: each URL of the list with its password hidden.
 fn redact(url: &str) -> String {
+    url.split(',').map(redact_one).collect::<Vec<_>>().join(",")
+}
+
+fn redact_one(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
@@ -74,7 +83,17 @@ impl BusConfig {
         }
     }
 
-    /// `AMQP_URL` from the environment, or the local broker.
+    /// The brokers to try, in the order given.
+    pub fn urls(&self) -> Vec<&str> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect()
+    }
+
+    /// `AMQP_URL` from the environment (one URL, or a cluster's, comma-separated), or the
+    /// local broker.
     pub fn from_env(connection_name: &str) -> Self {
         Self::new(
             std::env::var("AMQP_URL").unwrap_or_else(|_| Self::DEFAULT_URL.to_owned()),
@@ -98,6 +117,8 @@ struct Shared {
     links: std::sync::RwLock<std::sync::Arc<Links>>,
     /// The generation of [`Links`] in use; consumers wait on it to subscribe again.
     generation: tokio::sync::watch::Sender<u64>,
+    /// Which of the config's brokers the first connections went to.
+    used: usize,
 }
 
 /// One generation of connections.
@@ -124,23 +145,47 @@ async fn open(url: &str, name: String) -> Result<Connection, lapin::Error> {
 /// queues) must not hold startup or recovery forever.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Opens both connections, declares `topology` and opens the publishing channel.
+/// Opens both connections on the first of the config's brokers that answers, trying them in
+/// turn from index `from`; declares `topology` and opens the publishing channel. Returns the
+/// index of the broker used.
 async fn open_links(
     config: &BusConfig,
     topology: &Topology,
-) -> Result<(Links, PublishLink), BusError> {
-    tokio::time::timeout(OPEN_TIMEOUT, open_links_now(config, topology))
-        .await
-        .map_err(|_| BusError::Publish(crate::PublishError::Timeout(OPEN_TIMEOUT)))?
+    from: usize,
+) -> Result<(Links, PublishLink, usize), BusError> {
+    let urls = config.urls();
+    let mut last = None;
+    for k in 0..urls.len().max(1) {
+        let index = (from + k) % urls.len().max(1);
+        let url = urls.get(index).copied().unwrap_or(BusConfig::DEFAULT_URL);
+        match tokio::time::timeout(OPEN_TIMEOUT, open_links_on(url, config, topology)).await {
+            Ok(Ok((links, link))) => return Ok((links, link, index)),
+            Ok(Err(error)) => last = Some(error),
+            Err(_) => {
+                last = Some(BusError::Publish(crate::PublishError::Timeout(
+                    OPEN_TIMEOUT,
+                )))
+            }
+        }
+        if urls.len() > 1 {
+            tracing::warn!(broker = index, "broker did not answer; trying the next");
+        }
+    }
+    Err(
+        last.unwrap_or(BusError::Publish(crate::PublishError::Timeout(
+            OPEN_TIMEOUT,
+        ))),
+    )
 }
 
-async fn open_links_now(
+async fn open_links_on(
+    url: &str,
     config: &BusConfig,
     topology: &Topology,
 ) -> Result<(Links, PublishLink), BusError> {
     let name = &config.connection_name;
-    let publishing = open(&config.url, format!("{name}.publish")).await?;
-    let consuming = open(&config.url, format!("{name}.consume")).await?;
+    let publishing = open(url, format!("{name}.publish")).await?;
+    let consuming = open(url, format!("{name}.consume")).await?;
     let channel = consuming.create_channel().await?;
     topology.declare(&channel).await?;
     let _ = channel.close(200, "declared".into()).await;
@@ -172,6 +217,7 @@ async fn supervise(
         cap: Duration::from_secs(5),
         jitter: Jitter::Full,
     };
+    let mut used = shared.used;
     loop {
         tokio::select! {
             _ = closed.cancelled() => return,
@@ -186,13 +232,14 @@ async fn supervise(
             "broker unreachable",
             backoff,
             &closed,
-            || open_links(&shared.config, &shared.topology),
+            || open_links(&shared.config, &shared.topology, used + 1),
             |_: &BusError| true,
         )
         .await;
-        let Ok(Some((links, link))) = reopened else {
+        let Ok(Some((links, link, index))) = reopened else {
             return;
         };
+        used = index;
         publisher.replace(link);
         let old = std::mem::replace(
             &mut *shared
@@ -202,7 +249,7 @@ async fn supervise(
             std::sync::Arc::new(links),
         );
         shared.generation.send_modify(|g| *g += 1);
-        tracing::info!(connection = %shared.config.connection_name, "reconnected to the broker");
+        tracing::info!(connection = %shared.config.connection_name, broker = index, "reconnected to the broker");
         // A silent connection never answers a close: do not wait for it here.
         tokio::spawn(async move {
             for connection in [&old.consuming, &old.publishing] {
@@ -229,7 +276,7 @@ impl Bus {
     /// Connects once (both connections), declares `topology` and opens the publisher's channel;
     /// from then on replaces lost connections by itself.
     pub async fn connect(config: &BusConfig, topology: Topology) -> Result<Self, BusError> {
-        let (links, link) = open_links(config, &topology).await?;
+        let (links, link, used) = open_links(config, &topology, 0).await?;
         let publisher = Publisher::new(link, config.confirm_timeout);
         let (generation, _) = tokio::sync::watch::channel(0);
         let shared = std::sync::Arc::new(Shared {
@@ -237,10 +284,11 @@ impl Bus {
             topology,
             links: std::sync::RwLock::new(std::sync::Arc::new(links)),
             generation,
+            used,
         });
         let closed = CancellationToken::new();
         tokio::spawn(supervise(shared.clone(), publisher.clone(), closed.clone()));
-        tracing::info!(connection = %config.connection_name, "connected to the broker");
+        tracing::info!(connection = %config.connection_name, broker = used, "connected to the broker");
         Ok(Self {
             shared,
             publisher,
@@ -346,5 +394,23 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("s3cret"), "{printed}");
         assert!(printed.contains("summit:***@broker"), "{printed}");
+    }
+
+    #[test]
+    fn a_list_of_brokers_is_read_in_order_and_never_prints_a_password() {
+        let config = BusConfig::new(
+            "amqp://summit:s3cret@node-a:5672/v, amqp://summit:s3cret@node-b:5672/v,",
+            "catalog",
+        );
+        assert_eq!(
+            config.urls(),
+            [
+                "amqp://summit:s3cret@node-a:5672/v",
+                "amqp://summit:s3cret@node-b:5672/v"
+            ]
+        );
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("@node-b"), "{printed}");
     }
 }

@@ -27,6 +27,7 @@
 mod broker_node;
 mod fault_proxy;
 mod otlp_collector;
+pub mod pgbench;
 mod redis_server;
 mod service_process;
 mod tcp_proxy;

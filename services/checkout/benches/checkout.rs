@@ -30,19 +30,8 @@ const CONCURRENCY: usize = 16;
 const PRODUCTS: usize = 100;
 const CEILING_SECONDS: u32 = 10;
 
-const CEILING_SCRIPT: &str = r#"BEGIN;
-SELECT set_config('app.store_id', :store, true);
-SELECT quote_literal(gen_random_uuid()) AS id, quote_literal(md5(random()::text)) AS k \gset
-INSERT INTO idempotency_keys (scope, key_hash, fingerprint) VALUES (:store, :k, md5(random()::text)) ON CONFLICT DO NOTHING;
-INSERT INTO orders (id, store_id, status, token_hash, customer_name, customer_email, shipping_address, total_minor, currency, card_token, payment_deadline) VALUES (:id, :store, 'pending', md5(random()::text), 'Ana Souza', 'ana@example.com', '{"line1": "Rua A, 1", "city": "São Paulo", "state": "SP", "postal_code": "01000-000", "country": "BR"}', 3980, 'BRL', 'tok_test_4000000000000010', now() + interval '30 minutes');
-INSERT INTO order_lines (order_id, position, store_id, product_id, sku, name, unit_price_minor, quantity) VALUES (:id, 0, :store, gen_random_uuid(), 'SKU-1', 'Produto 1', 990, 2);
-INSERT INTO order_lines (order_id, position, store_id, product_id, sku, name, unit_price_minor, quantity) VALUES (:id, 1, :store, gen_random_uuid(), 'SKU-2', 'Produto 2', 2000, 1);
-INSERT INTO order_timeline (order_id, store_id, status) VALUES (:id, :store, 'pending');
-INSERT INTO outbox (message_id, exchange, routing_key, kind, correlation_id, body, headers, mandatory) VALUES (gen_random_uuid(), 'checkout.events', '', 'OrderPlaced', :id, convert_to(repeat('x', 600), 'UTF8'), '{}', false);
-INSERT INTO outbox (message_id, exchange, routing_key, kind, correlation_id, body, headers, mandatory) VALUES (gen_random_uuid(), 'summit.commands', 'catalog.reserve-stock', 'ReserveStock', :id, convert_to(repeat('x', 400), 'UTF8'), '{}', true);
-UPDATE idempotency_keys SET status = 202, body = '{"order_id": "x", "status": "pending"}' WHERE scope = :store AND key_hash = :k;
-COMMIT;
-"#;
+/// The transaction, for pgbench (`:store` is defined on its command line).
+const CEILING_SCRIPT: &str = include_str!("place_order.pgbench.sql");
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted
@@ -187,40 +176,13 @@ async fn place_orders(pool: &PgPool) -> anyhow::Result<f64> {
 
 /// pgbench doing the same transaction as `orders::place`, on the same database.
 fn ceiling(database_url: &str, store: Uuid) -> anyhow::Result<f64> {
-    let script = std::env::temp_dir().join(format!("checkout-ceiling-{}.sql", Uuid::now_v7()));
-    std::fs::write(&script, CEILING_SCRIPT)?;
-    let output = std::process::Command::new("pgbench")
-        .args([
-            "-n",
-            "-M",
-            "simple",
-            "-c",
-            &CONCURRENCY.to_string(),
-            "-j",
-            "2",
-        ])
-        .args(["-T", &CEILING_SECONDS.to_string()])
-        .arg("-D")
-        .arg(format!("store='{store}'"))
-        .arg("-f")
-        .arg(&script)
-        .arg(database_url)
-        .output();
-    let _ = std::fs::remove_file(&script);
-    let output = output?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    anyhow::ensure!(
-        output.status.success(),
-        "pgbench failed: {}{}",
-        stdout,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let tps: f64 = stdout
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("tps = "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench's output: {stdout}"))?;
+    let tps = testkit::pgbench::tps(
+        database_url,
+        CEILING_SCRIPT,
+        CONCURRENCY,
+        CEILING_SECONDS,
+        &[("store", &format!("'{store}'"))],
+    )?;
     println!(
         "checkout what=ceiling_pg_order_outbox_tps={tps:.0} clients={CONCURRENCY} seconds={CEILING_SECONDS}"
     );

@@ -139,6 +139,9 @@ pub struct Delivery {
     pub data: sqlx::types::Json<Value>,
     pub status: String,
     pub attempts: i32,
+    /// Until when the sender that read this row holds it: its lease, compared by
+    /// [`renew`] to tell whether another sender took the delivery since.
+    pub leased_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What [`lease`] found.
@@ -167,7 +170,7 @@ pub async fn lease(
          WHERE id = $1 AND store_id = $2 AND status <> 'sent'
            AND (leased_until IS NULL OR leased_until <= clock_timestamp())
          RETURNING id, store_id, event_id, event_type, order_id, channel, template, recipient,
-                   endpoint_id, message_id, data, status, attempts",
+                   endpoint_id, message_id, data, status, attempts, leased_until",
     )
     .bind(id)
     .bind(store_id)
@@ -192,6 +195,37 @@ pub async fn lease(
     };
     tx.commit().await?;
     Ok(lease)
+}
+
+/// Extends the lease `delivery` was read under to `hold` from now, if it is still that lease:
+/// false when it ran out and another sender took the delivery (or it was sent meanwhile). A
+/// sender renews right before handing the message over, so it only ever sends while the
+/// lease covers the whole exchange, however long the steps before it took.
+pub async fn renew(
+    pool: &PgPool,
+    delivery: &mut Delivery,
+    hold: Duration,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = service_kit::tenant::begin_for(pool, delivery.store_id).await?;
+    let renewed: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "UPDATE deliveries SET leased_until = clock_timestamp() + make_interval(secs => $4)
+         WHERE id = $1 AND store_id = $2 AND status <> 'sent' AND leased_until = $3
+         RETURNING leased_until",
+    )
+    .bind(delivery.id)
+    .bind(delivery.store_id)
+    .bind(delivery.leased_until)
+    .bind(hold.as_secs_f64())
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    match renewed {
+        Some(until) => {
+            delivery.leased_until = Some(until);
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 /// [`Lease::Sent`] if `delivery` is recorded `sent`, [`Lease::Held`] otherwise: whether a

@@ -150,8 +150,8 @@ impl EmailSender {
     }
 
     async fn send(&self, command: &SendEmail, attempt: u32) -> Result<Outcome, sqlx::Error> {
-        let leased = Instant::now();
-        let delivery =
+        let mut leased = Instant::now();
+        let mut delivery =
             match deliveries::lease(&self.pool, command.store_id, command.delivery_id, self.hold)
                 .await?
             {
@@ -171,7 +171,19 @@ impl EmailSender {
                 &delivery.message_id,
                 &rendered,
             ) {
-                Ok(mail) => self.mailer.send(mail).await,
+                Ok(mail) => {
+                    // Rendering may have been slow (a loaded database): send only under a
+                    // lease renewed now, so the SMTP exchange and its record fit inside it.
+                    let renewed_at = Instant::now();
+                    if !deliveries::renew(&self.pool, &mut delivery, self.hold).await? {
+                        return Ok(Outcome::Retry(
+                            "the lease ran out before sending; another sender has the delivery"
+                                .to_owned(),
+                        ));
+                    }
+                    leased = renewed_at;
+                    self.mailer.send(mail).await
+                }
                 Err(error) => Err(error),
             },
             Err(error) => Err(error),

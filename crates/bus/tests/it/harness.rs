@@ -30,6 +30,11 @@ impl Harness {
         Ok(Self { _vhost: vhost, bus })
     }
 
+    /// A harness around a bus the test connected itself (on `vhost`, with QUEUE declared).
+    pub fn from_parts(vhost: Vhost, bus: Arc<Bus>) -> Self {
+        Self { _vhost: vhost, bus }
+    }
+
     /// Starts consuming QUEUE with `handler`; the returned token stops it.
     pub fn consume<H: Handler>(&self, handler: Arc<H>, config: ConsumerConfig) -> Consuming {
         let shutdown = CancellationToken::new();

@@ -5,6 +5,7 @@
 
 mod dead_letters;
 mod delivery;
+mod failover;
 mod harness;
 mod tap;
 mod tracing_context;

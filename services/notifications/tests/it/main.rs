@@ -6,6 +6,7 @@
 mod admin;
 mod emails;
 mod helpers;
+mod lease;
 mod record_after_send;
 mod smtp_down;
 mod webhooks;

@@ -6,6 +6,7 @@
 //! will do), never a wait for something to have happened: those poll with a deadline.
 
 mod broker;
+mod cluster;
 mod gateway;
 mod paths;
 mod services;
