@@ -164,7 +164,7 @@ async fn open_links(
             Err(_) => {
                 last = Some(BusError::Publish(crate::PublishError::Timeout(
                     OPEN_TIMEOUT,
-                )))
+                )));
             }
         }
         if urls.len() > 1 {
