@@ -132,7 +132,9 @@ impl Catalog {
         self.lookup(url.to_string()).await
     }
 
-    /// GET `url` through the policy: `None` on 404, the JSON body on success.
+    /// GET `url` through the policy: the JSON body on success; `None` when catalog says there
+    /// is no such thing (404) or that the name asked about cannot name one (another 4xx but
+    /// 408 and 429, e.g. a slug with control characters: 422).
     async fn lookup<T: serde::de::DeserializeOwned>(
         &self,
         url: String,
@@ -142,7 +144,10 @@ impl Catalog {
             .call(|| async {
                 let response = self.http.get(&url).send().await?;
                 let status = response.status();
-                if status == reqwest::StatusCode::NOT_FOUND {
+                if status.is_client_error()
+                    && status != reqwest::StatusCode::REQUEST_TIMEOUT
+                    && status != reqwest::StatusCode::TOO_MANY_REQUESTS
+                {
                     return Ok(None);
                 }
                 if !status.is_success() {

@@ -196,6 +196,11 @@ async fn a_store_whose_store_created_has_not_arrived_is_asked_of_catalog_and_sel
         .post_order("nenhuma-loja", "x-1", &order(&[(fresh, 1)]))
         .await?;
     problem(response, StatusCode::NOT_FOUND).await?;
+    // Nor one catalog refuses to look up (a C1 control character: catalog answers 422).
+    let response = app
+        .post_order("loja%C2%8Cx", "x-2", &order(&[(fresh, 1)]))
+        .await?;
+    problem(response, StatusCode::NOT_FOUND).await?;
     assert_eq!(app.count("stores").await?, 1);
     catalog.remove().await
 }
