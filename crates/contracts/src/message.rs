@@ -52,6 +52,14 @@ pub enum DecodeError {
         version: u32,
         known: u32,
     },
+    /// The payload names a store other than the envelope's tenant: one tenant's message
+    /// carrying another's ids is never applied, whoever sent it.
+    #[error("{kind} names store {store} in an envelope of tenant {tenant}")]
+    TenantMismatch {
+        kind: String,
+        tenant: uuid::Uuid,
+        store: String,
+    },
 }
 
 impl DecodeError {
@@ -61,6 +69,7 @@ impl DecodeError {
             DecodeError::Malformed(_) => "malformed",
             DecodeError::UnknownType(_) => "unknown-type",
             DecodeError::UnsupportedVersion { .. } => "unsupported-version",
+            DecodeError::TenantMismatch { .. } => "tenant-mismatch",
         }
     }
 }
@@ -102,6 +111,17 @@ fn decode_as<P: Contract>(envelope: &RawEnvelope) -> Result<P, DecodeError> {
             kind: envelope.kind.clone(),
             version: envelope.version,
             known: P::VERSION,
+        });
+    }
+    if let (Some(tenant), Some(store)) = (
+        envelope.tenant_id,
+        envelope.payload.get("store_id").and_then(|v| v.as_str()),
+    ) && store.parse::<uuid::Uuid>().ok() != Some(tenant)
+    {
+        return Err(DecodeError::TenantMismatch {
+            kind: envelope.kind.clone(),
+            tenant,
+            store: store.to_owned(),
         });
     }
     serde_json::from_value(envelope.payload.clone())

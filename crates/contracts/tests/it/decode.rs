@@ -4,11 +4,12 @@ use contracts::{Contract, Destination, Envelope, Message};
 use uuid::Uuid;
 
 fn released() -> Envelope<StockReleased> {
+    let store = Uuid::now_v7();
     Envelope::new(
-        Some(Uuid::now_v7()),
+        Some(store),
         StockReleased {
             order_id: Uuid::now_v7(),
-            store_id: Uuid::now_v7(),
+            store_id: store,
         },
     )
 }
@@ -81,4 +82,24 @@ fn a_payload_missing_a_field_is_malformed_and_named() {
         DecodeError::Malformed(reason) => assert!(reason.contains("order_id"), "{reason}"),
         other => panic!("expected malformed, got {other:?}"),
     }
+}
+
+#[test]
+fn a_payload_naming_another_tenant_s_store_is_refused() {
+    let mut raw = released().into_raw();
+    let other = Uuid::now_v7();
+    raw.payload["store_id"] = serde_json::json!(other);
+    let err = decode_body(&raw.to_vec()).unwrap_err();
+    assert_eq!(err.kind(), "tenant-mismatch");
+    assert!(err.to_string().contains(&other.to_string()), "{err}");
+    // Nor is an envelope whose store id is no id at all let through as some other store's.
+    raw.payload["store_id"] = serde_json::json!("not-a-uuid");
+    assert_eq!(
+        decode_body(&raw.to_vec()).unwrap_err().kind(),
+        "tenant-mismatch"
+    );
+    // A platform message (no tenant) is not a tenant's: nothing to compare.
+    let mut platform = released().into_raw();
+    platform.tenant_id = None;
+    assert!(decode_body(&platform.to_vec()).is_ok());
 }

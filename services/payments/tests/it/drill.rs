@@ -103,22 +103,32 @@ async fn a_ten_second_outage_is_settled_by_the_settle_job_alone(
     world.sim.faults(json!({ "outage": true })).await?;
     let outage = Duration::from_secs(10);
     let began = std::time::Instant::now();
-    let mut orders = Vec::new();
-    let mut restarted = false;
-    while began.elapsed() < outage {
-        let Some((raw, charge)) = commands.pop() else {
-            break;
-        };
-        bus.publisher()
-            .publish(&Outgoing::envelope(&raw, Charge::DESTINATION))
-            .await?;
-        orders.push(charge.order_id);
-        if !restarted && began.elapsed() >= outage / 2 {
+    // Twenty charges, one every 500 ms, while one of the two processes is killed and replaced
+    // mid-outage beside them (its restart's time, long on a loaded machine, never thins the
+    // stream); the outage lasts 10 s, or until the last charge is in.
+    let (orders, restarted) = tokio::join!(
+        async {
+            let mut orders = Vec::new();
+            for (raw, charge) in commands.drain(..20) {
+                bus.publisher()
+                    .publish(&Outgoing::envelope(&raw, Charge::DESTINATION))
+                    .await?;
+                orders.push(charge.order_id);
+                tokio::time::sleep(Duration::from_millis(500)).await; // pacing
+            }
+            anyhow::Ok(orders)
+        },
+        async {
+            tokio::time::sleep(outage / 2).await; // mid-outage
             processes[0].kill().await?;
             processes[0] = start_payments(&env).await?;
-            restarted = true;
+            anyhow::Ok(())
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    );
+    let orders = orders?;
+    restarted?;
+    if let Some(rest) = outage.checked_sub(began.elapsed()) {
+        tokio::time::sleep(rest).await; // the rest of the outage
     }
     // Everything that arrived in the outage waits, and nothing was charged.
     eventually("every payment recorded", MINUTE, || async {
@@ -144,7 +154,6 @@ async fn a_ten_second_outage_is_settled_by_the_settle_job_alone(
         Ok(completed as usize == orders.len())
     })
     .await?;
-    assert!(orders.len() >= 15, "charges kept coming: {}", orders.len());
     for order in &orders {
         assert_eq!(world.sim.charges(&order.to_string()).await?, 1, "{order}");
         assert_eq!(

@@ -50,7 +50,7 @@ fn envelope(kind: &str, version: u32, tenant: Uuid, payload: &Value) -> (String,
     (id, value)
 }
 
-/// The five kinds of bad message, for a queue receiving `kind`.
+/// The six kinds of bad message, for a queue receiving `kind`.
 fn hostile_messages(kind: &str, tenant: Uuid) -> Vec<Hostile> {
     let plausible = json!({"order_id": Uuid::now_v7(), "store_id": tenant, "lines": []});
     let mut out = Vec::new();
@@ -90,6 +90,16 @@ fn hostile_messages(kind: &str, tenant: Uuid) -> Vec<Hostile> {
         message_id: id,
         body: value.to_string().into_bytes(),
         expected_kind: "unknown-type",
+    });
+
+    // A well-formed envelope of this tenant carrying another tenant's store: never applied.
+    let foreign = json!({"order_id": Uuid::now_v7(), "store_id": Uuid::now_v7(), "lines": []});
+    let (id, value) = envelope(kind, 1, tenant, &foreign);
+    out.push(Hostile {
+        name: "another tenant's ids",
+        message_id: id,
+        body: value.to_string().into_bytes(),
+        expected_kind: "tenant-mismatch",
     });
 
     let (id, value) = envelope(kind, 99, tenant, &plausible);
