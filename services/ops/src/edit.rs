@@ -10,6 +10,7 @@
 //! Storing the audit, replacing the body and publishing happen in [`crate::retry`].
 
 use contracts::RawEnvelope;
+use contracts::message::DecodeError;
 use serde_json::Value;
 
 use crate::store::Row;
@@ -29,6 +30,20 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> Invalid {
     }
 }
 
+fn moved_tenant() -> Invalid {
+    invalid(
+        "body.tenant_id",
+        "must stay the same store (an edit never moves a message to another tenant)",
+    )
+}
+
+/// Whether `document` names a tenant other than the parked message's.
+fn tenant_moved(row: &Row, document: &Value) -> bool {
+    row.tenant_id.is_some_and(|tenant| {
+        document.get("tenant_id").and_then(Value::as_str) != Some(tenant.to_string().as_str())
+    })
+}
+
 /// An edit that passed: the envelope and the bytes to publish.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Edited {
@@ -46,8 +61,14 @@ pub fn validate(row: &Row, edited: &Value) -> Result<Edited, Invalid> {
         other => other.clone(),
     };
     let body = serde_json::to_vec(&document).expect("a JSON value always serializes");
-    let (envelope, _message) = contracts::message::decode_body(&body)
-        .map_err(|e| invalid("body", format!("does not match the contract: {e}")))?;
+    let (envelope, _message) = contracts::message::decode_body(&body).map_err(|e| match e {
+        DecodeError::TenantMismatch { .. } if tenant_moved(row, &document) => moved_tenant(),
+        DecodeError::TenantMismatch { .. } => invalid(
+            "body.payload.store_id",
+            format!("must be the envelope's tenant: {e}"),
+        ),
+        _ => invalid("body", format!("does not match the contract: {e}")),
+    })?;
     if envelope.id.to_string() != row.message_id {
         return Err(invalid(
             "body.id",
@@ -63,10 +84,7 @@ pub fn validate(row: &Row, edited: &Value) -> Result<Edited, Invalid> {
         return Err(invalid("body.type", format!("must stay {kind}")));
     }
     if row.tenant_id.is_some() && envelope.tenant_id != row.tenant_id {
-        return Err(invalid(
-            "body.tenant_id",
-            "must stay the same store (an edit never moves a message to another tenant)",
-        ));
+        return Err(moved_tenant());
     }
     let unchanged = serde_json::from_slice::<Value>(&row.body).is_ok_and(|was| was == document);
     if unchanged {
@@ -164,6 +182,10 @@ mod tests {
         assert_eq!(
             with(&|v| v["tenant_id"] = Uuid::now_v7().to_string().into()).field,
             "body.tenant_id"
+        );
+        assert_eq!(
+            with(&|v| v["payload"]["store_id"] = Uuid::now_v7().to_string().into()).field,
+            "body.payload.store_id"
         );
         assert_eq!(with(&|v| v["version"] = 9.into()).field, "body");
         assert!(with(&|_| {}).reason.starts_with("unchanged"));

@@ -41,17 +41,19 @@ impl Cache {
 
     /// The copy of `key` if younger than `fresh_for`.
     pub fn fresh(&self, key: &str) -> Option<Value> {
-        self.entries()
-            .get(key)
-            .filter(|(_, at)| at.elapsed() <= self.fresh_for)
-            .map(|(value, _)| value.clone())
+        self.younger_than(key, self.fresh_for, Instant::now())
     }
 
     /// The copy of `key` if younger than `stale_for`: what stands in while its service is down.
     pub fn stale(&self, key: &str) -> Option<Value> {
+        self.younger_than(key, self.stale_for, Instant::now())
+    }
+
+    /// The copy of `key` if, at `now`, it is no older than `age`.
+    fn younger_than(&self, key: &str, age: Duration, now: Instant) -> Option<Value> {
         self.entries()
             .get(key)
-            .filter(|(_, at)| at.elapsed() <= self.stale_for)
+            .filter(|(_, at)| now.saturating_duration_since(*at) <= age)
             .map(|(value, _)| value.clone())
     }
 
@@ -85,14 +87,27 @@ mod tests {
 
     #[test]
     fn fresh_then_stale_then_gone() {
-        let cache = Cache::new(Duration::from_millis(30), Duration::from_millis(120));
+        let (fresh, stale) = (Duration::from_secs(30), Duration::from_secs(120));
+        let cache = Cache::new(fresh, stale);
         cache.put("a", &json!(1));
         assert_eq!(cache.fresh("a"), Some(json!(1)));
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(cache.fresh("a"), None, "no longer fresh");
-        assert_eq!(cache.stale("a"), Some(json!(1)), "still good as a stand-in");
-        std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(cache.stale("a"), None, "too old even as a stand-in");
+        let put = cache.entries()["a"].1;
+        let at = |secs| put + Duration::from_secs(secs);
+        assert_eq!(
+            cache.younger_than("a", fresh, at(60)),
+            None,
+            "no longer fresh"
+        );
+        assert_eq!(
+            cache.younger_than("a", stale, at(60)),
+            Some(json!(1)),
+            "still good as a stand-in"
+        );
+        assert_eq!(
+            cache.younger_than("a", stale, at(160)),
+            None,
+            "too old even as a stand-in"
+        );
     }
 
     #[test]
