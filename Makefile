@@ -13,7 +13,7 @@ API_FUZZER := schemathesis==4.32.5
 # Test-only: `make run` gives each service its own database and role (deploy/local/run.sh).
 TEST_DATABASE_URL ?= postgres://summit:summit@127.0.0.1:5432/postgres
 
-.PHONY: run test servers databases build fmt lint lint-manifests ci bench bench-bus bench-outbox bench-herd bench-search bench-payments bench-checkout bench-notifications
+.PHONY: run test servers databases build fmt lint lint-manifests ci bench bench-bus bench-outbox bench-herd bench-search bench-payments bench-checkout bench-notifications bench-web
 
 run: servers databases build
 	@bash deploy/local/run.sh
@@ -74,7 +74,7 @@ $(VENV)/.api-fuzzer: $(VENV)/bin/pip Makefile
 
 ci: lint lint-manifests test
 
-bench: bench-bus bench-outbox bench-herd bench-search bench-payments bench-checkout bench-notifications
+bench: bench-bus bench-outbox bench-herd bench-search bench-payments bench-checkout bench-notifications bench-web
 
 bench-bus: servers
 	$(CARGO) bench -p bus --bench bus
@@ -103,3 +103,10 @@ bench-checkout: servers
 bench-notifications: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 bench-notifications: servers
 	$(CARGO) bench -p notifications --bench notifications
+
+# The web edge's cost per page (home, search, product, status) over calling catalog and
+# checkout directly: the release binaries the bench starts, built first.
+bench-web: export DATABASE_URL ?= $(TEST_DATABASE_URL)
+bench-web: servers
+	$(CARGO) build --release -p catalog -p checkout -p storefront --bins
+	$(CARGO) bench -p storefront --bench web

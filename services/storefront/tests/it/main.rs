@@ -9,4 +9,5 @@ mod browser;
 mod degradation;
 mod journeys;
 mod security;
+mod stack;
 mod world;
