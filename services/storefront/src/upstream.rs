@@ -129,6 +129,8 @@ pub struct Upstream {
     http: reqwest::Client,
     reads: Policy,
     writes: Policy,
+    /// One call's limit, for [`Upstream::observe`] (which has no policy to carry it).
+    timeout: Duration,
     cache: Arc<Cache>,
 }
 
@@ -164,6 +166,7 @@ impl Upstream {
             http: reqwest::Client::new(),
             reads,
             writes,
+            timeout,
             cache,
         }
     }
@@ -321,6 +324,33 @@ impl Upstream {
         }))
         .await
         .map_err(|e| self.to_error(e))
+    }
+
+    /// One look at the service, for the operators' pages (`/health/ready`, `/outbox`):
+    /// `(status, body)` whatever the status — a 503 "not ready" is an answer to show — and
+    /// [`UpstreamError::Unavailable`] only when nothing answered within the timeout. Outside
+    /// the policy on purpose: no retry, and an operator looking at a sick service neither
+    /// opens its circuit for the shoppers nor is kept from seeing it by an open one.
+    pub async fn observe(&self, path: &str) -> Result<(u16, Value), UpstreamError> {
+        let attempt = self.attempt(reqwest::Method::GET, path, None, &Body::None, None);
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(CallError::Status { status, body, .. })) => Ok((status, body)),
+            Ok(Err(CallError::Transport(error))) => Err(UpstreamError::Unavailable {
+                service: self.name,
+                why: if error.is_connect() {
+                    "unreachable".into()
+                } else {
+                    "no answer".into()
+                },
+                retry_after: Duration::from_secs(5),
+            }),
+            Err(_) => Err(UpstreamError::Unavailable {
+                service: self.name,
+                why: format!("no answer within {} ms", self.timeout.as_millis()),
+                retry_after: Duration::from_secs(5),
+            }),
+        }
     }
 
     /// A write: `(status, body)` on success.

@@ -8,6 +8,7 @@
 mod browser;
 mod degradation;
 mod journeys;
+mod ops_pages;
 mod security;
 mod stack;
 mod world;

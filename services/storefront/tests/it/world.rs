@@ -56,6 +56,9 @@ impl World {
         env.extend([
             ("PAYMENTS_URL", payments.url()),
             ("OPS_URL", ops.url()),
+            // Notifications does not run here: a port nothing listens on, so the edge meets
+            // it as it would a service that is down (not whatever runs on 8084).
+            ("NOTIFICATIONS_URL", "http://127.0.0.1:1".to_owned()),
             ("GATEWAY_TOKENIZE_URL", format!("{sim_url}/core/v5")),
             // Copies go stale fast, so a test sees them stand in without waiting long.
             ("FRESH_FOR_MS", "300".to_owned()),
