@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(500);
-    let stack = Stack::start().await?;
+    let stack = Stack::start(Vec::new()).await?;
     let slug = "bench-web";
     let products: Vec<(String, i64)> = (0..20)
         .map(|i| (format!("Café especial {i:02}"), 1990 + i * 100))

@@ -67,13 +67,15 @@ pub fn service_env(database: &Database, amqp_url: &str) -> Vec<(&'static str, St
 }
 
 impl Stack {
-    /// A vhost, then catalog and checkout (checkout asking catalog for stores it has not
-    /// heard of yet), both ready.
-    pub async fn start() -> anyhow::Result<Self> {
+    /// A vhost, then catalog (with `catalog_env` besides its own) and checkout (asking catalog
+    /// for stores it has not heard of yet), both ready.
+    pub async fn start(catalog_env: Vec<(&'static str, String)>) -> anyhow::Result<Self> {
         let vhost = Vhost::create().await?;
         let catalog_db = Database::create("catalog").await?;
         let checkout_db = Database::create("checkout").await?;
-        let catalog = start("catalog", service_env(&catalog_db, &vhost.url())).await?;
+        let mut env = service_env(&catalog_db, &vhost.url());
+        env.extend(catalog_env);
+        let catalog = start("catalog", env).await?;
         let mut env = service_env(&checkout_db, &vhost.url());
         env.push(("CATALOG_URL", catalog.url()));
         let checkout = start("checkout", env).await?;

@@ -8,6 +8,7 @@ use reqwest::header::{COOKIE, HOST, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 use testkit::ServiceProcess;
 
+use crate::dns::DnsServer;
 pub use crate::stack::eventually;
 use crate::stack::{Stack, service_env, start, wait_ready};
 
@@ -15,19 +16,24 @@ pub const OPS_TOKEN: &str = "it-ops-token";
 pub const APPROVED: &str = "4000000000000010";
 pub const DECLINED: &str = "4000000000000028";
 
-/// The stack (catalog, checkout), payments and ops, the simulator, and the storefront.
+/// The stack (catalog, checkout), payments and ops, the simulator, a DNS server, and the
+/// storefront.
 pub struct World {
     pub stack: Stack,
     pub payments: ServiceProcess,
     pub ops: ServiceProcess,
     pub storefront: ServiceProcess,
     pub sim_url: String,
+    /// The DNS server catalog checks custom domains' TXT records with.
+    pub dns: DnsServer,
     _sim: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl World {
     pub async fn start() -> anyhow::Result<Self> {
-        let mut stack = Stack::start().await?;
+        // Custom domains' TXT records are looked up here (catalog's DNS_RESOLVER).
+        let dns = DnsServer::start().await?;
+        let mut stack = Stack::start(vec![("DNS_RESOLVER", dns.addr.to_string())]).await?;
         let amqp = stack.vhost.url();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let sim_url = format!("http://{}", listener.local_addr()?);
@@ -73,6 +79,7 @@ impl World {
             ops,
             storefront,
             sim_url,
+            dns,
             _sim: sim,
         })
     }
