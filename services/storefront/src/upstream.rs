@@ -129,8 +129,9 @@ pub struct Upstream {
     http: reqwest::Client,
     reads: Policy,
     writes: Policy,
-    /// One call's limit, for [`Upstream::observe`] (which has no policy to carry it).
-    timeout: Duration,
+    /// How long [`Upstream::observe`] waits (it has no policy to carry a timeout): twice a
+    /// call's, since a readiness check may itself take up to two seconds.
+    observe_timeout: Duration,
     cache: Arc<Cache>,
 }
 
@@ -166,7 +167,7 @@ impl Upstream {
             http: reqwest::Client::new(),
             reads,
             writes,
-            timeout,
+            observe_timeout: timeout * 2,
             cache,
         }
     }
@@ -333,7 +334,7 @@ impl Upstream {
     /// opens its circuit for the shoppers nor is kept from seeing it by an open one.
     pub async fn observe(&self, path: &str) -> Result<(u16, Value), UpstreamError> {
         let attempt = self.attempt(reqwest::Method::GET, path, None, &Body::None, None);
-        match tokio::time::timeout(self.timeout, attempt).await {
+        match tokio::time::timeout(self.observe_timeout, attempt).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(CallError::Status { status, body, .. })) => Ok((status, body)),
             Ok(Err(CallError::Transport(error))) => Err(UpstreamError::Unavailable {
@@ -347,7 +348,7 @@ impl Upstream {
             }),
             Err(_) => Err(UpstreamError::Unavailable {
                 service: self.name,
-                why: format!("no answer within {} ms", self.timeout.as_millis()),
+                why: format!("no answer within {} ms", self.observe_timeout.as_millis()),
                 retry_after: Duration::from_secs(5),
             }),
         }

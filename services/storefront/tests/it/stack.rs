@@ -47,12 +47,14 @@ where
     }
 }
 
-/// Waits until `process` answers `/health/ready` with 200.
+/// Waits until `process` says `ready` on `/health/ready` — not `degraded`: a service is
+/// degraded until its broker topology is declared, and an event published before its queue is
+/// bound never reaches it (a store's key, say, that payments would then never learn).
 pub async fn wait_ready(process: &ServiceProcess) -> anyhow::Result<()> {
     let url = format!("{}/health/ready", process.url());
     eventually(&format!("{url} ready"), Duration::from_secs(90), || async {
-        let response = reqwest::get(&url).await.ok()?;
-        (response.status() == 200).then_some(())
+        let body: Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+        (body["status"] == "ready").then_some(())
     })
     .await
 }
