@@ -142,6 +142,10 @@ fn frame<'a>(merchant: &Merchant, csrf: &CsrfToken, title: &str) -> (Frame<'a>, 
         ),
         ("/admin/orders".into(), lang.tr("Orders", "Pedidos").into()),
         (
+            "/admin/payments".into(),
+            lang.tr("Payments", "Pagamentos").into(),
+        ),
+        (
             "/admin/settings".into(),
             lang.tr("Settings", "Configurações").into(),
         ),
@@ -157,7 +161,7 @@ fn frame<'a>(merchant: &Merchant, csrf: &CsrfToken, title: &str) -> (Frame<'a>, 
 
 // `body` by value: every caller hands over a freshly rendered `html!` block.
 #[allow(clippy::needless_pass_by_value)]
-fn page(merchant: &Merchant, csrf: &CsrfToken, title: &str, body: Markup) -> Markup {
+pub(super) fn page(merchant: &Merchant, csrf: &CsrfToken, title: &str, body: Markup) -> Markup {
     let (frame, signout) = frame(merchant, csrf, title);
     layout(
         &frame,
@@ -623,7 +627,7 @@ async fn new_product(Extension(csrf): Extension<CsrfToken>, merchant: Merchant) 
 }
 
 /// A refusal in the service's words: the field and why, else the problem's detail.
-fn problem_text(error: &UpstreamError) -> String {
+pub(super) fn problem_text(error: &UpstreamError) -> String {
     match error.field_error() {
         Some((field, why)) => format!("{field}: {why}"),
         None => error.detail().unwrap_or_default(),

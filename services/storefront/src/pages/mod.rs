@@ -10,6 +10,7 @@ pub mod assets;
 pub mod cart;
 pub mod checkout;
 pub mod ops;
+pub mod payments;
 pub mod shop;
 
 use axum::extract::FromRequestParts;

@@ -12,6 +12,7 @@ mod degradation;
 mod dns;
 mod journeys;
 mod ops_pages;
+mod payments_pages;
 mod security;
 mod settings;
 mod stack;
