@@ -146,6 +146,10 @@ fn frame<'a>(merchant: &Merchant, csrf: &CsrfToken, title: &str) -> (Frame<'a>, 
             lang.tr("Payments", "Pagamentos").into(),
         ),
         (
+            "/admin/notifications".into(),
+            lang.tr("Notifications", "Notificações").into(),
+        ),
+        (
             "/admin/settings".into(),
             lang.tr("Settings", "Configurações").into(),
         ),

@@ -11,6 +11,7 @@ mod degradation;
 #[path = "../../../catalog/tests/it/dns.rs"]
 mod dns;
 mod journeys;
+mod notifications_pages;
 mod ops_pages;
 mod payments_pages;
 mod security;

@@ -22,6 +22,8 @@ pub struct World {
     pub stack: Stack,
     pub payments: ServiceProcess,
     pub ops: ServiceProcess,
+    /// Only in [`World::start_with_notifications`].
+    pub notifications: Option<ServiceProcess>,
     pub storefront: ServiceProcess,
     pub sim_url: String,
     /// The DNS server catalog checks custom domains' TXT records with.
@@ -30,7 +32,18 @@ pub struct World {
 }
 
 impl World {
+    /// Everything but notifications (whose URL then names a port nothing listens on).
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(false).await
+    }
+
+    /// Everything, notifications included (mail to the local maildev, webhooks to loopback
+    /// allowed).
+    pub async fn start_with_notifications() -> anyhow::Result<Self> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(with_notifications: bool) -> anyhow::Result<Self> {
         // Custom domains' TXT records are looked up here (catalog's DNS_RESOLVER).
         let dns = DnsServer::start().await?;
         let mut stack = Stack::start(vec![("DNS_RESOLVER", dns.addr.to_string())]).await?;
@@ -58,25 +71,49 @@ impl World {
         env.push(("OPS_TOKEN", OPS_TOKEN.to_owned()));
         let ops = start("ops", env).await?;
         stack.databases.extend([payments_db, ops_db]);
+        let notifications = if with_notifications {
+            let database = Database::create("notifications").await?;
+            let mut env = service_env(&database, &amqp);
+            env.extend([
+                (
+                    "SMTP_URL",
+                    std::env::var("SMTP_URL").unwrap_or_else(|_| "smtp://127.0.0.1:2525".into()),
+                ),
+                ("WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
+            ]);
+            stack.databases.push(database);
+            Some(start("notifications", env).await?)
+        } else {
+            None
+        };
         let mut env = stack.storefront_env();
         env.extend([
             ("PAYMENTS_URL", payments.url()),
             ("OPS_URL", ops.url()),
-            // Notifications does not run here: a port nothing listens on, so the edge meets
-            // it as it would a service that is down (not whatever runs on 8084).
-            ("NOTIFICATIONS_URL", "http://127.0.0.1:1".to_owned()),
+            // Without notifications: a port nothing listens on, so the edge meets it as it
+            // would a service that is down (not whatever runs on 8084).
+            (
+                "NOTIFICATIONS_URL",
+                notifications
+                    .as_ref()
+                    .map_or_else(|| "http://127.0.0.1:1".to_owned(), ServiceProcess::url),
+            ),
             ("GATEWAY_TOKENIZE_URL", format!("{sim_url}/core/v5")),
             // Copies go stale fast, so a test sees them stand in without waiting long.
             ("FRESH_FOR_MS", "300".to_owned()),
         ]);
         let storefront = start("storefront", env).await?;
-        for process in [&payments, &ops, &storefront] {
+        for process in [&payments, &ops, &storefront]
+            .into_iter()
+            .chain(notifications.as_ref())
+        {
             wait_ready(process).await?;
         }
         Ok(Self {
             stack,
             payments,
             ops,
+            notifications,
             storefront,
             sim_url,
             dns,
@@ -128,7 +165,10 @@ impl World {
     }
 
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        for process in [&mut self.storefront, &mut self.ops, &mut self.payments] {
+        for process in [&mut self.storefront, &mut self.ops, &mut self.payments]
+            .into_iter()
+            .chain(self.notifications.as_mut())
+        {
             let _ = process.kill().await;
         }
         self.stack.stop().await
