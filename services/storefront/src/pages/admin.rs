@@ -19,12 +19,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Extension, Router};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::checkout::{status_label, timeline};
+use super::forms::{Checked, CsrfOnly, csrf_form, see_other_setting};
 use super::{Frame, PageError, PageResult, check_csrf, csrf_field, layout, see_other};
 use crate::AppState;
 use crate::cookies::{self, ADMIN_SESSION, CsrfToken};
@@ -306,21 +307,18 @@ async fn signin(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
-    Form(form): Form<SigninForm>,
+    Checked(form): Checked<SigninForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let lang = Lang::negotiate(Some("en"), &headers);
     let key = form.admin_key.trim();
     match state.upstreams.catalog.get("/admin/store", Some(key)).await {
         Ok(store) => {
             let session = new_session(&state, &store, key)
                 .ok_or(PageError::Unavailable { retry_after_s: 5 })?;
-            let mut response = see_other("/admin");
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                session_cookie(&state, &headers, &session),
-            );
-            Ok(response)
+            Ok(see_other_setting(
+                "/admin",
+                [session_cookie(&state, &headers, &session)],
+            ))
         }
         Err(UpstreamError::Status {
             status: 401 | 422 | 400,
@@ -338,26 +336,17 @@ async fn signin(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: Option<String>,
-}
-
 /// `POST /admin/signout`.
 async fn signout(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
-    Form(form): Form<CsrfOnly>,
+    Checked(_): Checked<CsrfOnly>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let secure = state.config.cookie_secure || cookies::over_tls(&headers);
-    let mut response = see_other("/admin");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        cookies::set_cookie(ADMIN_SESSION, "", 0, secure),
-    );
-    Ok(response)
+    Ok(see_other_setting(
+        "/admin",
+        [cookies::set_cookie(ADMIN_SESSION, "", 0, secure)],
+    ))
 }
 
 #[derive(Default, Deserialize)]
@@ -419,9 +408,8 @@ async fn signup(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
-    Form(form): Form<SignupForm>,
+    Checked(form): Checked<SignupForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let lang = Lang::negotiate(Some("en"), &headers);
     let body = json!({
         "name": form.name.trim(), "slug": form.slug.trim(),
@@ -656,9 +644,8 @@ async fn create_product(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     merchant: Merchant,
-    Form(form): Form<ProductForm>,
+    Checked(form): Checked<ProductForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let lang = merchant.lang;
     let Some(price) = parse_price(&form.price) else {
         let message = lang
@@ -812,12 +799,10 @@ async fn patch(state: &AppState, merchant: &Merchant, id: uuid::Uuid, body: Valu
 /// `POST /admin/products/{id}`.
 async fn update_product(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     merchant: Merchant,
     Path(id): Path<String>,
-    Form(form): Form<ProductForm>,
+    Checked(form): Checked<ProductForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let id = product_id(&id)?;
     let price = parse_price(&form.price).ok_or_else(|| PageError::BadRequest("price".into()))?;
     let body = json!({
@@ -837,12 +822,10 @@ struct StockForm {
 /// `POST /admin/products/{id}/stock`.
 async fn adjust_stock(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     merchant: Merchant,
     Path(id): Path<String>,
-    Form(form): Form<StockForm>,
+    Checked(form): Checked<StockForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let id = product_id(&id)?;
     let delta: i64 = form
         .stock_delta
@@ -856,12 +839,10 @@ async fn adjust_stock(
 /// `POST /admin/products/{id}/delete`: a soft delete.
 async fn delete_product(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     merchant: Merchant,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Checked(_): Checked<CsrfOnly>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let id = product_id(&id)?;
     state
         .upstreams
@@ -1051,9 +1032,8 @@ async fn set_domain(
     Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
     merchant: Merchant,
-    Form(form): Form<DomainForm>,
+    Checked(form): Checked<DomainForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let domain = form.custom_domain.trim();
     let body = json!({ "custom_domain": (!domain.is_empty()).then_some(domain) });
     match state
@@ -1085,9 +1065,8 @@ async fn verify_domain(
     Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
     merchant: Merchant,
-    Form(form): Form<CsrfOnly>,
+    Checked(_): Checked<CsrfOnly>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     match state
         .upstreams
         .catalog
@@ -1118,9 +1097,8 @@ async fn rotate_key(
     Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
     merchant: Merchant,
-    Form(form): Form<CsrfOnly>,
+    Checked(_): Checked<CsrfOnly>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let lang = merchant.lang;
     let (_, store) = state
         .upstreams
@@ -1176,9 +1154,8 @@ async fn set_language(
     Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
     merchant: Merchant,
-    Form(form): Form<LanguageForm>,
+    Checked(form): Checked<LanguageForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     match state
         .upstreams
         .catalog
@@ -1200,12 +1177,10 @@ async fn set_language(
                     .to_owned(),
                 ..merchant.session.clone()
             };
-            let mut response = see_other("/admin/settings#language-settings");
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                session_cookie(&state, &headers, &session),
-            );
-            Ok(response)
+            Ok(see_other_setting(
+                "/admin/settings#language-settings",
+                [session_cookie(&state, &headers, &session)],
+            ))
         }
         Err(error @ UpstreamError::Status { status: 422, .. }) => {
             let refusal = Refusal {
@@ -1421,3 +1396,12 @@ async fn order(
     )
     .into_response())
 }
+
+csrf_form!(
+    SigninForm,
+    SignupForm,
+    ProductForm,
+    StockForm,
+    DomainForm,
+    LanguageForm
+);

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod assets;
 pub mod cart;
 pub mod checkout;
+pub mod forms;
 pub mod notifications;
 pub mod ops;
 pub mod payments;

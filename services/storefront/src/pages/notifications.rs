@@ -12,13 +12,14 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Extension, Router};
 use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::admin::{Merchant, page, problem_text};
-use super::{PageError, PageResult, check_csrf, csrf_field, see_other};
+use super::forms::{Checked, CsrfOnly, csrf_form};
+use super::{PageError, PageResult, csrf_field, see_other};
 use crate::AppState;
 use crate::cookies::CsrfToken;
 use crate::i18n::Lang;
@@ -179,9 +180,8 @@ async fn add_endpoint(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     merchant: Merchant,
-    Form(form): Form<EndpointForm>,
+    Checked(form): Checked<EndpointForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let lang = merchant.lang;
     let event_types: Vec<&str> = form
         .event_types
@@ -231,20 +231,14 @@ async fn add_endpoint(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: Option<String>,
-}
-
 /// `POST /admin/notifications/deliveries/{id}/resend`.
 async fn resend(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     merchant: Merchant,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Checked(_): Checked<CsrfOnly>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let id: uuid::Uuid = id.parse().map_err(|_| PageError::NotFound)?;
     match state
         .upstreams
@@ -273,3 +267,5 @@ async fn resend(
         Err(error) => Err(error.into()),
     }
 }
+
+csrf_form!(EndpointForm);

@@ -10,15 +10,16 @@
 //! that cannot be reached is a row saying so, never a failed page.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Extension, Router};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Frame, PageError, PageResult, check_csrf, csrf_field, layout, see_other};
+use super::forms::{Checked, CsrfOnly, csrf_form, see_other_setting};
+use super::{Frame, PageError, PageResult, csrf_field, layout, see_other};
 use crate::AppState;
 use crate::cookies::{self, CsrfToken, OPS_SESSION};
 use crate::i18n::Lang;
@@ -164,50 +165,37 @@ struct SigninForm {
 /// `POST /ops/signin`: the token is kept sealed; ops checks it on the next page.
 async fn signin(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
-    Form(form): Form<SigninForm>,
+    Checked(form): Checked<SigninForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let session = OpsSession {
         token: form.token.trim().to_owned(),
         expires: chrono::Utc::now().timestamp()
             + i64::try_from(state.config.session_ttl.as_secs()).unwrap_or(3600),
     };
     let secure = state.config.cookie_secure || cookies::over_tls(&headers);
-    let mut response = see_other("/ops");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        cookies::set_cookie(
+    Ok(see_other_setting(
+        "/ops",
+        [cookies::set_cookie(
             OPS_SESSION,
             &state.sealer.seal(OPS_SESSION, &session),
             state.config.session_ttl.as_secs(),
             secure,
-        ),
-    );
-    Ok(response)
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: Option<String>,
+        )],
+    ))
 }
 
 /// `POST /ops/signout`.
 async fn signout(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
-    Form(form): Form<CsrfOnly>,
+    Checked(_): Checked<CsrfOnly>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let secure = state.config.cookie_secure || cookies::over_tls(&headers);
-    let mut response = see_other("/ops");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        cookies::set_cookie(OPS_SESSION, "", 0, secure),
-    );
-    Ok(response)
+    Ok(see_other_setting(
+        "/ops",
+        [cookies::set_cookie(OPS_SESSION, "", 0, secure)],
+    ))
 }
 
 fn pretty(value: &Value) -> String {
@@ -272,15 +260,13 @@ async fn failure(
     .into_response())
 }
 
+/// Retries or discards one failure; a 409 (already retried or discarded) is no error.
 async fn act(
     state: &AppState,
     headers: &HeaderMap,
-    csrf: &CsrfToken,
-    form: &CsrfOnly,
     id: &str,
     action: &str,
 ) -> Result<Response, PageError> {
-    check_csrf(csrf, form.csrf.as_deref())?;
     let Some(session) = session(state, headers) else {
         return Ok(see_other("/ops"));
     };
@@ -304,23 +290,21 @@ async fn act(
 /// `POST /ops/failures/{id}/retry`.
 async fn retry(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Checked(_): Checked<CsrfOnly>,
 ) -> PageResult {
-    act(&state, &headers, &csrf, &form, &id, "retry").await
+    act(&state, &headers, &id, "retry").await
 }
 
 /// `POST /ops/failures/{id}/discard`.
 async fn discard(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Checked(_): Checked<CsrfOnly>,
 ) -> PageResult {
-    act(&state, &headers, &csrf, &form, &id, "discard").await
+    act(&state, &headers, &id, "discard").await
 }
 
 /// A count ops could not read (the queue missing, the broker away): a dash.
@@ -511,3 +495,5 @@ async fn services(
     )
     .into_response())
 }
+
+csrf_form!(SigninForm);

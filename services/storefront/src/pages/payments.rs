@@ -11,13 +11,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Extension, Router};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::admin::{Merchant, page, problem_text};
-use super::{PageError, PageResult, check_csrf, csrf_field, see_other};
+use super::forms::{Checked, csrf_form};
+use super::{PageError, PageResult, csrf_field, see_other};
 use crate::AppState;
 use crate::cookies::CsrfToken;
 use crate::i18n::Lang;
@@ -230,9 +231,8 @@ async fn set_gateway(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     merchant: Merchant,
-    Form(form): Form<GatewayForm>,
+    Checked(form): Checked<GatewayForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let body = json!({
         "provider": form.provider.trim(),
         "public_key": form.public_key.trim(),
@@ -327,3 +327,5 @@ async fn transaction(
     )
     .into_response())
 }
+
+csrf_form!(GatewayForm);
