@@ -12,7 +12,8 @@
 //!   body; everything else (unreachable, 5xx, timeout, circuit open) is
 //!   [`UpstreamError::Unavailable`] and never shows its cause to a visitor.
 //! - Admin keys and operator tokens travel only as `Authorization: Bearer` and are never
-//!   logged or cached under.
+//!   logged or cached under; pages call as someone through [`Upstream::as_caller`], which
+//!   sends the credential with every call.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -370,6 +371,54 @@ impl Upstream {
         )
         .await
         .map_err(|e| self.to_error(e))
+    }
+}
+
+/// One service called as one caller — a store's admin key, an operator's token — sent with
+/// every call as `Bearer`, so a page never passes the credential by hand (or forgets it).
+#[derive(Clone, Copy)]
+pub struct AsCaller<'a> {
+    upstream: &'a Upstream,
+    bearer: &'a str,
+}
+
+impl Upstream {
+    /// This service as the holder of `bearer`.
+    pub fn as_caller<'a>(&'a self, bearer: &'a str) -> AsCaller<'a> {
+        AsCaller {
+            upstream: self,
+            bearer,
+        }
+    }
+}
+
+impl AsCaller<'_> {
+    /// [`Upstream::get`] with the caller's credential.
+    pub async fn get(&self, path: &str) -> Result<Value, UpstreamError> {
+        self.upstream.get(path, Some(self.bearer)).await
+    }
+
+    /// [`Upstream::send`] with the caller's credential and no `Idempotency-Key`.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Body,
+    ) -> Result<(u16, Value), UpstreamError> {
+        self.send_once(method, path, body, None).await
+    }
+
+    /// [`Upstream::send`] with the caller's credential and the form's `Idempotency-Key`.
+    pub async fn send_once(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Body,
+        idempotency_key: Option<&str>,
+    ) -> Result<(u16, Value), UpstreamError> {
+        self.upstream
+            .send(method, path, Some(self.bearer), body, idempotency_key)
+            .await
     }
 }
 

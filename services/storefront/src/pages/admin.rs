@@ -488,7 +488,8 @@ async fn products(
     let list = state
         .upstreams
         .catalog
-        .get(&path, Some(&merchant.session.key))
+        .as_caller(&merchant.session.key)
+        .get(&path)
         .await?;
     let q = query
         .get("q")
@@ -669,10 +670,10 @@ async fn create_product(
     match state
         .upstreams
         .catalog
-        .send(
+        .as_caller(&merchant.session.key)
+        .send_once(
             reqwest::Method::POST,
             "/admin/products",
-            Some(&merchant.session.key),
             Body::Json(body),
             key,
         )
@@ -717,10 +718,8 @@ async fn edit_product(
     let product = state
         .upstreams
         .catalog
-        .get(
-            &format!("/admin/products/{id}"),
-            Some(&merchant.session.key),
-        )
+        .as_caller(&merchant.session.key)
+        .get(&format!("/admin/products/{id}"))
         .await?;
     let form = ProductForm {
         name: product["name"].as_str().unwrap_or_default().into(),
@@ -771,12 +770,11 @@ async fn patch(state: &AppState, merchant: &Merchant, id: uuid::Uuid, body: Valu
     match state
         .upstreams
         .catalog
+        .as_caller(&merchant.session.key)
         .send(
             reqwest::Method::PATCH,
             &format!("/admin/products/{id}"),
-            Some(&merchant.session.key),
             Body::Json(body),
-            None,
         )
         .await
     {
@@ -847,12 +845,11 @@ async fn delete_product(
     state
         .upstreams
         .catalog
+        .as_caller(&merchant.session.key)
         .send(
             reqwest::Method::DELETE,
             &format!("/admin/products/{id}"),
-            Some(&merchant.session.key),
             Body::None,
-            None,
         )
         .await?;
     state
@@ -899,10 +896,9 @@ async fn settings_page(
     refusal: Option<Refusal>,
 ) -> PageResult {
     let lang = merchant.lang;
-    let key = Some(merchant.session.key.as_str());
-    let catalog = &state.upstreams.catalog;
-    let store = catalog.get("/admin/store", key).await?;
-    let claim = match catalog.get("/admin/store/domain", key).await {
+    let catalog = state.upstreams.catalog.as_caller(&merchant.session.key);
+    let store = catalog.get("/admin/store").await?;
+    let claim = match catalog.get("/admin/store/domain").await {
         Ok(claim) => Some(claim),
         Err(error) if error.is_not_found() => None,
         Err(error) => return Err(error.into()),
@@ -1039,12 +1035,11 @@ async fn set_domain(
     match state
         .upstreams
         .catalog
+        .as_caller(&merchant.session.key)
         .send(
             reqwest::Method::PUT,
             "/admin/store/domain",
-            Some(&merchant.session.key),
             Body::Json(body),
-            None,
         )
         .await
     {
@@ -1070,12 +1065,11 @@ async fn verify_domain(
     match state
         .upstreams
         .catalog
+        .as_caller(&merchant.session.key)
         .send(
             reqwest::Method::POST,
             "/admin/store/domain/verify",
-            Some(&merchant.session.key),
             Body::None,
-            None,
         )
         .await
     {
@@ -1103,13 +1097,8 @@ async fn rotate_key(
     let (_, store) = state
         .upstreams
         .catalog
-        .send(
-            reqwest::Method::POST,
-            "/admin/store/rotate-key",
-            Some(&merchant.session.key),
-            Body::None,
-            None,
-        )
+        .as_caller(&merchant.session.key)
+        .send(reqwest::Method::POST, "/admin/store/rotate-key", Body::None)
         .await?;
     let admin_key = store["admin_key"]
         .as_str()
@@ -1159,12 +1148,11 @@ async fn set_language(
     match state
         .upstreams
         .catalog
+        .as_caller(&merchant.session.key)
         .send(
             reqwest::Method::PUT,
             "/admin/store/language",
-            Some(&merchant.session.key),
             Body::Json(json!({ "language": form.language.trim() })),
-            None,
         )
         .await
     {
@@ -1246,15 +1234,14 @@ async fn upload_logo(
     match state
         .upstreams
         .catalog
+        .as_caller(&merchant.session.key)
         .send(
             reqwest::Method::PUT,
             "/admin/store/logo",
-            Some(&merchant.session.key),
             Body::Bytes {
                 content_type,
                 bytes,
             },
-            None,
         )
         .await
     {
@@ -1307,7 +1294,8 @@ async fn orders(
     let list = state
         .upstreams
         .checkout
-        .get(&path, Some(&merchant.session.key))
+        .as_caller(&merchant.session.key)
+        .get(&path)
         .await?;
     Ok(page(
         &merchant,
@@ -1359,10 +1347,8 @@ async fn order(
     let order = state
         .upstreams
         .checkout
-        .get(
-            &format!("/admin/orders/{id}?lang={}", lang.code()),
-            Some(&merchant.session.key),
-        )
+        .as_caller(&merchant.session.key)
+        .get(&format!("/admin/orders/{id}?lang={}", lang.code()))
         .await?;
     let currency = order["currency"].as_str().unwrap_or_default();
     let address = &order["shipping_address"];

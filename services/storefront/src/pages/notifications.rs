@@ -71,11 +71,13 @@ async fn notifications_page(
     refusal: Option<(StatusCode, String)>,
 ) -> PageResult {
     let lang = merchant.lang;
-    let key = Some(merchant.session.key.as_str());
-    let notifications = &state.upstreams.notifications;
+    let notifications = state
+        .upstreams
+        .notifications
+        .as_caller(&merchant.session.key);
     let (endpoints, deliveries) = tokio::join!(
-        notifications.get("/admin/webhooks", key),
-        notifications.get("/admin/deliveries", key)
+        notifications.get("/admin/webhooks"),
+        notifications.get("/admin/deliveries")
     );
     let (endpoints, deliveries) = (endpoints?, deliveries?);
     let idempotency_key = uuid::Uuid::new_v4().to_string();
@@ -193,10 +195,10 @@ async fn add_endpoint(
     match state
         .upstreams
         .notifications
-        .send(
+        .as_caller(&merchant.session.key)
+        .send_once(
             reqwest::Method::POST,
             "/admin/webhooks",
-            Some(&merchant.session.key),
             Body::Json(json!({"url": form.url.trim(), "event_types": event_types})),
             key,
         )
@@ -243,12 +245,11 @@ async fn resend(
     match state
         .upstreams
         .notifications
+        .as_caller(&merchant.session.key)
         .send(
             reqwest::Method::POST,
             &format!("/admin/deliveries/{id}/resend"),
-            Some(&merchant.session.key),
             Body::None,
-            None,
         )
         .await
     {

@@ -103,8 +103,8 @@ async fn home(
     let Some(session) = session(&state, &headers) else {
         return Ok(signin_page(lang, &csrf, None).into_response());
     };
-    let ops = &state.upstreams.ops;
-    let groups = match ops.get("/ops/failures/groups", Some(&session.token)).await {
+    let ops = state.upstreams.ops.as_caller(&session.token);
+    let groups = match ops.get("/ops/failures/groups").await {
         Ok(groups) => groups,
         Err(UpstreamError::Status { status: 401, .. }) => return Ok(token_refused(lang, &csrf)),
         Err(error) => return Err(error.into()),
@@ -114,7 +114,7 @@ async fn home(
     if let Some(group) = group {
         path.push_str(&format!("&group={}", encode(group)));
     }
-    let list = ops.get(&path, Some(&session.token)).await?;
+    let list = ops.get(&path).await?;
     let groups = groups["groups"]
         .as_array()
         .or_else(|| groups.as_array())
@@ -216,10 +216,8 @@ async fn failure(
     let detail = state
         .upstreams
         .ops
-        .get(
-            &format!("/ops/failures/{}", encode(&id)),
-            Some(&session.token),
-        )
+        .as_caller(&session.token)
+        .get(&format!("/ops/failures/{}", encode(&id)))
         .await?;
     let parked = detail["status"] == "parked";
     let payload = if detail["payload"].is_null() {
@@ -273,12 +271,11 @@ async fn act(
     match state
         .upstreams
         .ops
+        .as_caller(&session.token)
         .send(
             reqwest::Method::POST,
             &format!("/ops/failures/{}/{action}", encode(id)),
-            Some(&session.token),
             Body::None,
-            None,
         )
         .await
     {
@@ -328,7 +325,8 @@ async fn queues(
     let overview = match state
         .upstreams
         .ops
-        .get("/ops/queues", Some(&session.token))
+        .as_caller(&session.token)
+        .get("/ops/queues")
         .await
     {
         Ok(overview) => overview,
@@ -438,7 +436,8 @@ async fn services(
     match state
         .upstreams
         .ops
-        .get("/ops/failures/groups", Some(&session.token))
+        .as_caller(&session.token)
+        .get("/ops/failures/groups")
         .await
     {
         Ok(_) => {}

@@ -135,7 +135,6 @@ async fn transactions_page(
     gateway_error: Option<&str>,
 ) -> PageResult {
     let lang = merchant.lang;
-    let key = Some(merchant.session.key.as_str());
     let status = query.get("status").map(String::as_str).unwrap_or_default();
     let mut path = "/admin/transactions".to_owned();
     let mut params = Vec::new();
@@ -149,11 +148,8 @@ async fn transactions_page(
         path.push('?');
         path.push_str(&params.join("&"));
     }
-    let payments = &state.upstreams.payments;
-    let (list, shown) = tokio::join!(
-        payments.get(&path, key),
-        payments.get("/admin/gateway", key)
-    );
+    let payments = state.upstreams.payments.as_caller(&merchant.session.key);
+    let (list, shown) = tokio::join!(payments.get(&path), payments.get("/admin/gateway"));
     let (list, shown) = (list?, shown?);
     let body = page(
         merchant,
@@ -241,13 +237,8 @@ async fn set_gateway(
     match state
         .upstreams
         .payments
-        .send(
-            reqwest::Method::PUT,
-            "/admin/gateway",
-            Some(&merchant.session.key),
-            Body::Json(body),
-            None,
-        )
+        .as_caller(&merchant.session.key)
+        .send(reqwest::Method::PUT, "/admin/gateway", Body::Json(body))
         .await
     {
         Ok(_) => Ok(see_other("/admin/payments#gateway")),
@@ -285,10 +276,8 @@ async fn transaction(
     let t = state
         .upstreams
         .payments
-        .get(
-            &format!("/admin/transactions/{id}"),
-            Some(&merchant.session.key),
-        )
+        .as_caller(&merchant.session.key)
+        .get(&format!("/admin/transactions/{id}"))
         .await?;
     let status = t["status"].as_str().unwrap_or_default();
     Ok(page(
