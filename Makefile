@@ -13,7 +13,7 @@ API_FUZZER := schemathesis==4.32.5
 # Test-only: `make run` gives each service its own database and role (deploy/local/run.sh).
 TEST_DATABASE_URL ?= postgres://summit:summit@127.0.0.1:5432/postgres
 
-.PHONY: run test servers databases build fmt lint lint-manifests ci bench bench-bus bench-outbox bench-herd bench-search bench-payments bench-checkout bench-notifications bench-orders
+.PHONY: run test servers databases build fmt lint lint-manifests ci bench bench-bus bench-outbox bench-herd bench-search bench-payments bench-checkout bench-notifications bench-orders bench-web
 
 run: servers databases build
 	@bash deploy/local/run.sh
@@ -74,7 +74,7 @@ $(VENV)/.api-fuzzer: $(VENV)/bin/pip Makefile
 
 ci: lint lint-manifests test
 
-bench: bench-bus bench-outbox bench-herd bench-search bench-payments bench-checkout bench-notifications bench-orders
+bench: bench-bus bench-outbox bench-herd bench-search bench-payments bench-checkout bench-notifications bench-orders bench-web
 
 bench-bus: servers
 	$(CARGO) bench -p bus --bench bus
@@ -110,3 +110,10 @@ bench-orders: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 bench-orders: servers
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) bench -p platform-tests --bench orders
+
+# The web edge's cost per page (home, search, product, status) over calling catalog and
+# checkout directly: the release binaries the bench starts, built first.
+bench-web: export DATABASE_URL ?= $(TEST_DATABASE_URL)
+bench-web: servers
+	$(CARGO) build --release -p catalog -p checkout -p storefront --bins
+	$(CARGO) bench -p storefront --bench web

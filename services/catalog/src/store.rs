@@ -531,6 +531,31 @@ pub async fn rotate_key(
     Ok((store, key))
 }
 
+/// Sets the language the store addresses shoppers and its merchant in (`pt-BR` or `en`);
+/// the same language again changes nothing (no new version, no event).
+pub async fn set_language(
+    pool: &PgPool,
+    config: &CatalogConfig,
+    store_id: Uuid,
+    language: &str,
+) -> Result<Store, CatalogError> {
+    let language = parse_language(Some(language))?;
+    let mut tx = db::begin_for(pool, store_id).await?;
+    let current = load(&mut tx, store_id).await?;
+    if current.language == language {
+        tx.commit().await?;
+        return Ok(current);
+    }
+    sqlx::query("UPDATE stores SET language = $2 WHERE id = $1")
+        .bind(store_id)
+        .bind(language)
+        .execute(&mut *tx)
+        .await?;
+    let store = publish_update(&mut tx, config, store_id).await?;
+    tx.commit().await?;
+    Ok(store)
+}
+
 /// Stores a new logo (already accepted by [`logo::accept`] or checked here).
 pub async fn set_logo(
     pool: &PgPool,

@@ -8,7 +8,8 @@
 //! - [`cookies`]: sealed cookies (sessions, cart, CSRF).
 //! - [`security`]: the security headers every response wears.
 //! - [`i18n`]: Portuguese and English.
-//! - [`pages`]: the pages, by audience (`shop`, `admin`, `ops`), and their shared layout.
+//! - [`pages`]: the pages, by audience (`shop`, `admin` and its `payments` and
+//!   `notifications`, `ops`), and their shared layout.
 //!
 //! Invariants: every page escapes what it shows (maud); no page has an inline script; every
 //! form carries the CSRF token; a failing service shows a page that says so in plain words,
@@ -99,6 +100,8 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}", get(pages::checkout::status))
         .route("/static/{file}", get(pages::assets::serve))
         .merge(pages::admin::router())
+        .merge(pages::payments::router())
+        .merge(pages::notifications::router())
         .merge(pages::ops::router())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -12,7 +12,8 @@
 //!   body; everything else (unreachable, 5xx, timeout, circuit open) is
 //!   [`UpstreamError::Unavailable`] and never shows its cause to a visitor.
 //! - Admin keys and operator tokens travel only as `Authorization: Bearer` and are never
-//!   logged or cached under.
+//!   logged or cached under; pages call as someone through [`Upstream::as_caller`], which
+//!   sends the credential with every call.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,6 +130,9 @@ pub struct Upstream {
     http: reqwest::Client,
     reads: Policy,
     writes: Policy,
+    /// How long [`Upstream::observe`] waits (it has no policy to carry a timeout): twice a
+    /// call's, since a readiness check may itself take up to two seconds.
+    observe_timeout: Duration,
     cache: Arc<Cache>,
 }
 
@@ -164,6 +168,7 @@ impl Upstream {
             http: reqwest::Client::new(),
             reads,
             writes,
+            observe_timeout: timeout * 2,
             cache,
         }
     }
@@ -323,6 +328,33 @@ impl Upstream {
         .map_err(|e| self.to_error(e))
     }
 
+    /// One look at the service, for the operators' pages (`/health/ready`, `/outbox`):
+    /// `(status, body)` whatever the status — a 503 "not ready" is an answer to show — and
+    /// [`UpstreamError::Unavailable`] only when nothing answered within the timeout. Outside
+    /// the policy on purpose: no retry, and an operator looking at a sick service neither
+    /// opens its circuit for the shoppers nor is kept from seeing it by an open one.
+    pub async fn observe(&self, path: &str) -> Result<(u16, Value), UpstreamError> {
+        let attempt = self.attempt(reqwest::Method::GET, path, None, &Body::None, None);
+        match tokio::time::timeout(self.observe_timeout, attempt).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(CallError::Status { status, body, .. })) => Ok((status, body)),
+            Ok(Err(CallError::Transport(error))) => Err(UpstreamError::Unavailable {
+                service: self.name,
+                why: if error.is_connect() {
+                    "unreachable".into()
+                } else {
+                    "no answer".into()
+                },
+                retry_after: Duration::from_secs(5),
+            }),
+            Err(_) => Err(UpstreamError::Unavailable {
+                service: self.name,
+                why: format!("no answer within {} ms", self.observe_timeout.as_millis()),
+                retry_after: Duration::from_secs(5),
+            }),
+        }
+    }
+
     /// A write: `(status, body)` on success.
     pub async fn send(
         &self,
@@ -339,6 +371,54 @@ impl Upstream {
         )
         .await
         .map_err(|e| self.to_error(e))
+    }
+}
+
+/// One service called as one caller — a store's admin key, an operator's token — sent with
+/// every call as `Bearer`, so a page never passes the credential by hand (or forgets it).
+#[derive(Clone, Copy)]
+pub struct AsCaller<'a> {
+    upstream: &'a Upstream,
+    bearer: &'a str,
+}
+
+impl Upstream {
+    /// This service as the holder of `bearer`.
+    pub fn as_caller<'a>(&'a self, bearer: &'a str) -> AsCaller<'a> {
+        AsCaller {
+            upstream: self,
+            bearer,
+        }
+    }
+}
+
+impl AsCaller<'_> {
+    /// [`Upstream::get`] with the caller's credential.
+    pub async fn get(&self, path: &str) -> Result<Value, UpstreamError> {
+        self.upstream.get(path, Some(self.bearer)).await
+    }
+
+    /// [`Upstream::send`] with the caller's credential and no `Idempotency-Key`.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Body,
+    ) -> Result<(u16, Value), UpstreamError> {
+        self.send_once(method, path, body, None).await
+    }
+
+    /// [`Upstream::send`] with the caller's credential and the form's `Idempotency-Key`.
+    pub async fn send_once(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Body,
+        idempotency_key: Option<&str>,
+    ) -> Result<(u16, Value), UpstreamError> {
+        self.upstream
+            .send(method, path, Some(self.bearer), body, idempotency_key)
+            .await
     }
 }
 

@@ -1,7 +1,8 @@
 //! The HTTP edge: routes, the admin-key extractor, and the one mapping from [`CatalogError`]
 //! to `application/problem+json`.
 //!
-//! - [`stores`]: creating a store and its admin settings (domain, logo, key rotation), resolve.
+//! - [`stores`]: creating a store and its admin settings (domain, logo, key rotation,
+//!   language), resolve.
 //! - [`products`]: the admin product API.
 //! - [`public`]: search and logos, no key needed.
 //!
@@ -64,6 +65,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(stores::verify_domain))
         .routes(routes!(stores::set_logo))
         .routes(routes!(stores::rotate_key))
+        .routes(routes!(stores::set_language))
         .routes(routes!(products::create, products::list))
         .routes(routes!(products::show, products::update, products::delete))
         .routes(routes!(crate::openapi::serve))

@@ -227,6 +227,39 @@ pub async fn set_logo(
     Ok(Json(store.view(&state.config)))
 }
 
+/// The language to set.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = SetLanguage)]
+pub struct LanguageInput {
+    /// `pt-BR` or `en`.
+    #[schema(example = "en")]
+    pub language: String,
+}
+
+#[utoipa::path(
+    put,
+    path = "/admin/store/language",
+    operation_id = "setLanguage",
+    summary = "Set the language the store's pages and messages speak (pt-BR or en)",
+    security(("adminKey" = [])),
+    request_body = LanguageInput,
+    responses(
+        (status = 200, description = "The store, in its new language", body = StoreView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "language is not pt-BR or en, or an unknown field", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn set_language(
+    State(state): State<AppState>,
+    Admin(store): Admin,
+    ProblemJson(input): ProblemJson<LanguageInput>,
+) -> ApiResult<Json<StoreView>> {
+    let store = store::set_language(&state.pool, &state.config, store.id, &input.language).await?;
+    Ok(Json(store.view(&state.config)))
+}
+
 #[utoipa::path(
     post,
     path = "/admin/store/rotate-key",

@@ -168,6 +168,7 @@ async fn the_document_describes_bodies_security_and_problems(pool: PgPool) -> an
         "verifyDomain",
         "setLogo",
         "rotateKey",
+        "setLanguage",
         "createProduct",
         "listProducts",
         "getProduct",

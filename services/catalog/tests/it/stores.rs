@@ -149,6 +149,62 @@ async fn rotating_the_key_retires_the_old_one(pool: PgPool) -> anyhow::Result<()
 }
 
 #[sqlx::test(migrations = false)]
+async fn the_language_is_set_published_and_checked(pool: PgPool) -> anyhow::Result<()> {
+    let app = spawn(pool).await?;
+    let m = app.create_store("idiomas").await?;
+    assert_eq!(m.body["language"], "pt-BR");
+    let put = |body: Value| {
+        app.http
+            .put(app.at("/admin/store/language"))
+            .bearer_auth(&m.key)
+            .json(&body)
+            .send()
+    };
+    let set: Value = put(json!({"language": "en"})).await?.json().await?;
+    assert_eq!(set["language"], "en");
+    assert_eq!(set["version"], 2);
+    let resolved: Value = app
+        .http
+        .get(app.at("/stores/resolve?slug=idiomas"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(resolved["language"], "en", "the shop speaks it at once");
+    let (kind, updated) = app.outbox().await?.pop().expect("an event");
+    assert_eq!(kind, "catalog.StoreUpdated");
+    assert_eq!(
+        (updated["language"].clone(), updated["version"].clone()),
+        (json!("en"), json!(2))
+    );
+
+    // The same language again: no new version, no event.
+    let again: Value = put(json!({"language": "en"})).await?.json().await?;
+    assert_eq!(again["version"], 2);
+    assert_eq!(app.count("outbox").await?, 2);
+
+    let refused = problem(
+        put(json!({"language": "fr"})).await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await?;
+    assert_eq!(refused["errors"][0]["field"], "language", "{refused}");
+    problem(
+        put(json!({"idioma": "en"})).await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await?;
+    let anonymous = app
+        .http
+        .put(app.at("/admin/store/language"))
+        .json(&json!({"language": "en"}))
+        .send()
+        .await?;
+    problem(anonymous, StatusCode::UNAUTHORIZED).await?;
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
 async fn custom_domains_are_hostnames_and_start_pending(pool: PgPool) -> anyhow::Result<()> {
     let app = spawn(pool).await?;
     let a = app.create_store("loja-a").await?;

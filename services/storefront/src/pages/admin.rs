@@ -1,5 +1,5 @@
 //! The merchants' admin (`/admin`): sign up, sign in with the admin key, products, settings
-//! (the logo), orders.
+//! (the logo, a custom domain and its TXT record, a new admin key, the language), orders.
 //!
 //! Invariants:
 //! - The session is a sealed cookie (`sf_admin`: the store and its admin key, with an expiry),
@@ -9,19 +9,23 @@
 //!   products and orders: another store's id is the service's 404, shown as a 404 page.
 //! - Every form carries the CSRF token; every write that creates something carries an
 //!   `Idempotency-Key` made when its form was rendered.
-//! - The admin key is shown once, on the page that answers sign-up.
+//! - The admin key is shown once, on the page that answers sign-up or a new key; a new key
+//!   goes straight into the session, which carries on (the old key opens nothing anymore).
+//! - A change to what `/stores/resolve` answers (a verified or dropped domain, the language)
+//!   forgets the cached copies of it, so the shop reflects it at once on this replica.
 
 use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Extension, Router};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::checkout::{status_label, timeline};
+use super::forms::{Checked, CsrfOnly, csrf_form, see_other_setting};
 use super::{Frame, PageError, PageResult, check_csrf, csrf_field, layout, see_other};
 use crate::AppState;
 use crate::cookies::{self, ADMIN_SESSION, CsrfToken};
@@ -44,6 +48,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/products/{id}/delete", post(delete_product))
         .route("/admin/settings", get(settings))
         .route("/admin/settings/logo", post(upload_logo))
+        .route("/admin/settings/domain", post(set_domain))
+        .route("/admin/settings/domain/verify", post(verify_domain))
+        .route("/admin/settings/key", post(rotate_key))
+        .route("/admin/settings/language", post(set_language))
         .route("/admin/logo", get(logo))
         .route("/admin/orders", get(orders))
         .route("/admin/orders/{id}", get(order))
@@ -135,6 +143,14 @@ fn frame<'a>(merchant: &Merchant, csrf: &CsrfToken, title: &str) -> (Frame<'a>, 
         ),
         ("/admin/orders".into(), lang.tr("Orders", "Pedidos").into()),
         (
+            "/admin/payments".into(),
+            lang.tr("Payments", "Pagamentos").into(),
+        ),
+        (
+            "/admin/notifications".into(),
+            lang.tr("Notifications", "Notificações").into(),
+        ),
+        (
             "/admin/settings".into(),
             lang.tr("Settings", "Configurações").into(),
         ),
@@ -150,7 +166,7 @@ fn frame<'a>(merchant: &Merchant, csrf: &CsrfToken, title: &str) -> (Frame<'a>, 
 
 // `body` by value: every caller hands over a freshly rendered `html!` block.
 #[allow(clippy::needless_pass_by_value)]
-fn page(merchant: &Merchant, csrf: &CsrfToken, title: &str, body: Markup) -> Markup {
+pub(super) fn page(merchant: &Merchant, csrf: &CsrfToken, title: &str, body: Markup) -> Markup {
     let (frame, signout) = frame(merchant, csrf, title);
     layout(
         &frame,
@@ -291,21 +307,18 @@ async fn signin(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
-    Form(form): Form<SigninForm>,
+    Checked(form): Checked<SigninForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let lang = Lang::negotiate(Some("en"), &headers);
     let key = form.admin_key.trim();
     match state.upstreams.catalog.get("/admin/store", Some(key)).await {
         Ok(store) => {
             let session = new_session(&state, &store, key)
                 .ok_or(PageError::Unavailable { retry_after_s: 5 })?;
-            let mut response = see_other("/admin");
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                session_cookie(&state, &headers, &session),
-            );
-            Ok(response)
+            Ok(see_other_setting(
+                "/admin",
+                [session_cookie(&state, &headers, &session)],
+            ))
         }
         Err(UpstreamError::Status {
             status: 401 | 422 | 400,
@@ -323,26 +336,17 @@ async fn signin(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: Option<String>,
-}
-
 /// `POST /admin/signout`.
 async fn signout(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
-    Form(form): Form<CsrfOnly>,
+    Checked(_): Checked<CsrfOnly>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let secure = state.config.cookie_secure || cookies::over_tls(&headers);
-    let mut response = see_other("/admin");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        cookies::set_cookie(ADMIN_SESSION, "", 0, secure),
-    );
-    Ok(response)
+    Ok(see_other_setting(
+        "/admin",
+        [cookies::set_cookie(ADMIN_SESSION, "", 0, secure)],
+    ))
 }
 
 #[derive(Default, Deserialize)]
@@ -404,9 +408,8 @@ async fn signup(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
-    Form(form): Form<SignupForm>,
+    Checked(form): Checked<SignupForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let lang = Lang::negotiate(Some("en"), &headers);
     let body = json!({
         "name": form.name.trim(), "slug": form.slug.trim(),
@@ -485,7 +488,8 @@ async fn products(
     let list = state
         .upstreams
         .catalog
-        .get(&path, Some(&merchant.session.key))
+        .as_caller(&merchant.session.key)
+        .get(&path)
         .await?;
     let q = query
         .get("q")
@@ -615,6 +619,14 @@ async fn new_product(Extension(csrf): Extension<CsrfToken>, merchant: Merchant) 
     product_form_page(&merchant, &csrf, &ProductForm::default(), None)
 }
 
+/// A refusal in the service's words: the field and why, else the problem's detail.
+pub(super) fn problem_text(error: &UpstreamError) -> String {
+    match error.field_error() {
+        Some((field, why)) => format!("{field}: {why}"),
+        None => error.detail().unwrap_or_default(),
+    }
+}
+
 fn refused(lang: Lang, error: &UpstreamError) -> String {
     match error.field_error() {
         Some((field, why)) => format!("{field}: {why}"),
@@ -633,9 +645,8 @@ async fn create_product(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     merchant: Merchant,
-    Form(form): Form<ProductForm>,
+    Checked(form): Checked<ProductForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let lang = merchant.lang;
     let Some(price) = parse_price(&form.price) else {
         let message = lang
@@ -659,10 +670,10 @@ async fn create_product(
     match state
         .upstreams
         .catalog
-        .send(
+        .as_caller(&merchant.session.key)
+        .send_once(
             reqwest::Method::POST,
             "/admin/products",
-            Some(&merchant.session.key),
             Body::Json(body),
             key,
         )
@@ -707,10 +718,8 @@ async fn edit_product(
     let product = state
         .upstreams
         .catalog
-        .get(
-            &format!("/admin/products/{id}"),
-            Some(&merchant.session.key),
-        )
+        .as_caller(&merchant.session.key)
+        .get(&format!("/admin/products/{id}"))
         .await?;
     let form = ProductForm {
         name: product["name"].as_str().unwrap_or_default().into(),
@@ -761,12 +770,11 @@ async fn patch(state: &AppState, merchant: &Merchant, id: uuid::Uuid, body: Valu
     match state
         .upstreams
         .catalog
+        .as_caller(&merchant.session.key)
         .send(
             reqwest::Method::PATCH,
             &format!("/admin/products/{id}"),
-            Some(&merchant.session.key),
             Body::Json(body),
-            None,
         )
         .await
     {
@@ -789,12 +797,10 @@ async fn patch(state: &AppState, merchant: &Merchant, id: uuid::Uuid, body: Valu
 /// `POST /admin/products/{id}`.
 async fn update_product(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     merchant: Merchant,
     Path(id): Path<String>,
-    Form(form): Form<ProductForm>,
+    Checked(form): Checked<ProductForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let id = product_id(&id)?;
     let price = parse_price(&form.price).ok_or_else(|| PageError::BadRequest("price".into()))?;
     let body = json!({
@@ -814,12 +820,10 @@ struct StockForm {
 /// `POST /admin/products/{id}/stock`.
 async fn adjust_stock(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     merchant: Merchant,
     Path(id): Path<String>,
-    Form(form): Form<StockForm>,
+    Checked(form): Checked<StockForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let id = product_id(&id)?;
     let delta: i64 = form
         .stock_delta
@@ -833,22 +837,19 @@ async fn adjust_stock(
 /// `POST /admin/products/{id}/delete`: a soft delete.
 async fn delete_product(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     merchant: Merchant,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Checked(_): Checked<CsrfOnly>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let id = product_id(&id)?;
     state
         .upstreams
         .catalog
+        .as_caller(&merchant.session.key)
         .send(
             reqwest::Method::DELETE,
             &format!("/admin/products/{id}"),
-            Some(&merchant.session.key),
             Body::None,
-            None,
         )
         .await?;
     state
@@ -858,31 +859,65 @@ async fn delete_product(
     Ok(see_other("/admin/products"))
 }
 
-/// `GET /admin/settings`: the logo, with a preview of the chosen file.
+/// A message on the settings page after an action that did not go through, and its status.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+}
+
+/// `GET /admin/settings`: the logo (with a preview of the chosen file), the custom domain
+/// (claim, the TXT record to publish, verify), the admin key (rotate) and the language.
 async fn settings(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
     merchant: Merchant,
 ) -> PageResult {
+    settings_page(&state, &csrf, &headers, &merchant, None).await
+}
+
+/// A domain's claim status in words.
+fn domain_status_label(lang: Lang, status: &str) -> &'static str {
+    match status {
+        "verified" => lang.tr(
+            "verified: your store answers there",
+            "verificado: sua loja responde nele",
+        ),
+        "failed" => lang.tr("not verified yet", "ainda não verificado"),
+        _ => lang.tr("waiting for the DNS record", "aguardando o registro DNS"),
+    }
+}
+
+async fn settings_page(
+    state: &AppState,
+    csrf: &CsrfToken,
+    headers: &HeaderMap,
+    merchant: &Merchant,
+    refusal: Option<Refusal>,
+) -> PageResult {
     let lang = merchant.lang;
-    let store = state
-        .upstreams
-        .catalog
-        .get("/admin/store", Some(&merchant.session.key))
-        .await?;
-    let shop = shop_url(&headers, &merchant.session.temporary_domain);
-    let (mut frame, signout) = frame(&merchant, &csrf, lang.tr("Settings", "Configurações"));
+    let catalog = state.upstreams.catalog.as_caller(&merchant.session.key);
+    let store = catalog.get("/admin/store").await?;
+    let claim = match catalog.get("/admin/store/domain").await {
+        Ok(claim) => Some(claim),
+        Err(error) if error.is_not_found() => None,
+        Err(error) => return Err(error.into()),
+    };
+    let shop = shop_url(headers, &merchant.session.temporary_domain);
+    let (mut frame, signout) = frame(merchant, csrf, lang.tr("Settings", "Configurações"));
     frame.scripts.push("preview.js");
-    Ok(layout(
+    let status = refusal.as_ref().map_or(StatusCode::OK, |r| r.status);
+    let language = store["language"].as_str().unwrap_or("pt-BR");
+    let body = layout(
         &frame,
         html! {
             p.signed-in { (lang.tr("Store: ", "Loja: ")) strong { (merchant.session.name) } " " (signout) }
             h1 { (lang.tr("Settings", "Configurações")) }
+            @if let Some(refusal) = &refusal {
+                p.error role="alert" #settings-error { (refusal.message) }
+            }
             dl {
                 dt { (lang.tr("Temporary address", "Endereço temporário")) } dd { a href=(shop) { (shop) } }
-                dt { (lang.tr("Custom domain", "Domínio próprio")) } dd { (store["custom_domain"].as_str().unwrap_or("—")) " " (store["custom_domain_status"].as_str().unwrap_or_default()) }
-                dt { (lang.tr("Language", "Idioma")) } dd { (store["language"].as_str().unwrap_or_default()) }
             }
             h2 { (lang.tr("Logo", "Logotipo")) }
             @if store["logo_url"].is_string() {
@@ -890,15 +925,260 @@ async fn settings(
                 img.logo #current-logo src=(format!("/admin/logo?{}", store["logo_url"].as_str().unwrap_or_default().rsplit_once('?').map(|(_, v)| v).unwrap_or_default())) alt=(lang.tr("Current logo", "Logotipo atual"));
             }
             form method="post" action="/admin/settings/logo" enctype="multipart/form-data" {
-                (csrf_field(&csrf))
+                (csrf_field(csrf))
                 label for="logo" { (lang.tr("New logo (PNG, JPEG or WebP, up to 1 MiB)", "Novo logotipo (PNG, JPEG ou WebP, até 1 MiB)")) }
                 input #logo type="file" name="logo" accept="image/png,image/jpeg,image/webp" required;
                 p { img.logo #logo-preview hidden alt=(lang.tr("Preview of the new logo", "Prévia do novo logotipo")); }
                 button type="submit" { (lang.tr("Upload logo", "Enviar logotipo")) }
             }
+
+            h2 #domain { (lang.tr("Custom domain", "Domínio próprio")) }
+            @if let Some(claim) = &claim {
+                @let domain = claim["domain"].as_str().unwrap_or_default();
+                @let claim_status = claim["status"].as_str().unwrap_or_default();
+                dl {
+                    dt { (lang.tr("Domain", "Domínio")) } dd #domain-name { (domain) }
+                    dt { (lang.tr("Status", "Situação")) } dd #domain-status data-status=(claim_status) { (domain_status_label(lang, claim_status)) }
+                }
+                @if claim_status == "verified" {
+                    p { (lang.tr("Your store answers at ", "Sua loja responde em ")) a href=(shop_url(headers, domain)) { (shop_url(headers, domain)) } }
+                } @else {
+                    p { (lang.tr("To prove the domain is yours, publish this TXT record at your DNS provider, then verify:",
+                                 "Para provar que o domínio é seu, publique este registro TXT no seu provedor de DNS e depois verifique:")) }
+                    table #txt-record {
+                        tbody {
+                            tr { th scope="row" { (lang.tr("Name", "Nome")) } td { code #txt-name { (claim["txt_record"]["name"].as_str().unwrap_or_default()) } } }
+                            tr { th scope="row" { (lang.tr("Type", "Tipo")) } td { code { "TXT" } } }
+                            tr { th scope="row" { (lang.tr("Value", "Valor")) } td { code #txt-value { (claim["txt_record"]["value"].as_str().unwrap_or_default()) } } }
+                        }
+                    }
+                    form.inline method="post" action="/admin/settings/domain/verify" {
+                        (csrf_field(csrf))
+                        button #verify-domain type="submit" { (lang.tr("Verify now", "Verificar agora")) }
+                    }
+                }
+                form.inline method="post" action="/admin/settings/domain" {
+                    (csrf_field(csrf))
+                    input type="hidden" name="custom_domain" value="";
+                    button.danger #remove-domain type="submit" { (lang.tr("Remove domain", "Remover domínio")) }
+                }
+            }
+            form method="post" action="/admin/settings/domain" {
+                (csrf_field(csrf))
+                label for="custom_domain" { (lang.tr("Your domain (like shop.example.com)", "Seu domínio (como loja.exemplo.com.br)")) }
+                input #custom_domain name="custom_domain" value=(claim.as_ref().and_then(|c| c["domain"].as_str()).unwrap_or_default()) required autocomplete="off";
+                button type="submit" { (lang.tr("Claim domain", "Usar este domínio")) }
+            }
+
+            h2 #key { (lang.tr("Admin key", "Chave de administração")) }
+            p { (lang.tr("A new key replaces the current one at once: the old one stops working everywhere. The new key is shown only once.",
+                         "Uma nova chave substitui a atual na hora: a antiga deixa de valer em todo lugar. A nova chave aparece uma única vez.")) }
+            form method="post" action="/admin/settings/key" {
+                (csrf_field(csrf))
+                button.danger #rotate-key type="submit" { (lang.tr("Make a new admin key", "Gerar nova chave")) }
+            }
+
+            h2 #language-settings { (lang.tr("Language", "Idioma")) }
+            form method="post" action="/admin/settings/language" {
+                (csrf_field(csrf))
+                label for="language" { (lang.tr("Your store speaks", "Sua loja fala")) }
+                select #language name="language" {
+                    option value="pt-BR" selected[language != "en"] { "Português (Brasil)" }
+                    option value="en" selected[language == "en"] { "English" }
+                }
+                button type="submit" { (lang.tr("Save language", "Salvar idioma")) }
+            }
         },
-    )
-    .into_response())
+    );
+    Ok((status, body).into_response())
+}
+
+#[derive(Deserialize)]
+struct DomainForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    custom_domain: String,
+}
+
+/// Catalog's word on a domain action, for the settings page.
+fn domain_refusal(lang: Lang, error: &UpstreamError) -> Option<Refusal> {
+    let (status, message) = match error.status()? {
+        409 => (
+            StatusCode::CONFLICT,
+            lang.tr(
+                "That domain belongs to another store.",
+                "Esse domínio pertence a outra loja.",
+            )
+            .to_owned(),
+        ),
+        422 => (StatusCode::UNPROCESSABLE_ENTITY, problem_text(error)),
+        _ => return None,
+    };
+    Some(Refusal { status, message })
+}
+
+/// After a change to what `/stores/resolve` answers (domain, language): forget its copies.
+fn forget_store(state: &AppState) {
+    state.upstreams.catalog.forget("/stores/resolve");
+}
+
+/// `POST /admin/settings/domain`: claims the domain (empty: drops the claim).
+async fn set_domain(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    merchant: Merchant,
+    Checked(form): Checked<DomainForm>,
+) -> PageResult {
+    let domain = form.custom_domain.trim();
+    let body = json!({ "custom_domain": (!domain.is_empty()).then_some(domain) });
+    match state
+        .upstreams
+        .catalog
+        .as_caller(&merchant.session.key)
+        .send(
+            reqwest::Method::PUT,
+            "/admin/store/domain",
+            Body::Json(body),
+        )
+        .await
+    {
+        Ok(_) => {
+            forget_store(&state);
+            Ok(see_other("/admin/settings#domain"))
+        }
+        Err(error) => match domain_refusal(merchant.lang, &error) {
+            Some(refusal) => settings_page(&state, &csrf, &headers, &merchant, Some(refusal)).await,
+            None => Err(error.into()),
+        },
+    }
+}
+
+/// `POST /admin/settings/domain/verify`: catalog looks the TXT record up now.
+async fn verify_domain(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    merchant: Merchant,
+    Checked(_): Checked<CsrfOnly>,
+) -> PageResult {
+    match state
+        .upstreams
+        .catalog
+        .as_caller(&merchant.session.key)
+        .send(
+            reqwest::Method::POST,
+            "/admin/store/domain/verify",
+            Body::None,
+        )
+        .await
+    {
+        Ok(_) => {
+            forget_store(&state);
+            Ok(see_other("/admin/settings#domain"))
+        }
+        Err(error) => match domain_refusal(merchant.lang, &error) {
+            Some(refusal) => settings_page(&state, &csrf, &headers, &merchant, Some(refusal)).await,
+            None => Err(error.into()),
+        },
+    }
+}
+
+/// `POST /admin/settings/key`: a new admin key, shown once; the session carries it on (the
+/// old key no longer opens anything).
+async fn rotate_key(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    merchant: Merchant,
+    Checked(_): Checked<CsrfOnly>,
+) -> PageResult {
+    let lang = merchant.lang;
+    let (_, store) = state
+        .upstreams
+        .catalog
+        .as_caller(&merchant.session.key)
+        .send(reqwest::Method::POST, "/admin/store/rotate-key", Body::None)
+        .await?;
+    let admin_key = store["admin_key"]
+        .as_str()
+        .ok_or(PageError::Unavailable { retry_after_s: 5 })?
+        .to_owned();
+    let session = new_session(&state, &store, &admin_key)
+        .ok_or(PageError::Unavailable { retry_after_s: 5 })?;
+    let body = page(
+        &merchant,
+        &csrf,
+        lang.tr("New admin key", "Nova chave de administração"),
+        html! {
+            h1 { (lang.tr("Your new admin key", "Sua nova chave de administração")) }
+            p { (lang.tr("It is shown only now: keep it somewhere safe. The old key no longer works.",
+                         "Ela só aparece agora: guarde-a em lugar seguro. A chave antiga não vale mais.")) }
+            p.key #admin-key { (admin_key) }
+            p { a href="/admin/settings" { (lang.tr("Back to settings", "Voltar às configurações")) } }
+        },
+    );
+    let mut response = body.into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        session_cookie(&state, &headers, &session),
+    );
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct LanguageForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    language: String,
+}
+
+/// `POST /admin/settings/language`: what the shop and the admin speak from now on.
+async fn set_language(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    merchant: Merchant,
+    Checked(form): Checked<LanguageForm>,
+) -> PageResult {
+    match state
+        .upstreams
+        .catalog
+        .as_caller(&merchant.session.key)
+        .send(
+            reqwest::Method::PUT,
+            "/admin/store/language",
+            Body::Json(json!({ "language": form.language.trim() })),
+        )
+        .await
+    {
+        Ok((_, store)) => {
+            forget_store(&state);
+            let session = Session {
+                language: store["language"]
+                    .as_str()
+                    .unwrap_or(&merchant.session.language)
+                    .to_owned(),
+                ..merchant.session.clone()
+            };
+            Ok(see_other_setting(
+                "/admin/settings#language-settings",
+                [session_cookie(&state, &headers, &session)],
+            ))
+        }
+        Err(error @ UpstreamError::Status { status: 422, .. }) => {
+            let refusal = Refusal {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: problem_text(&error),
+            };
+            settings_page(&state, &csrf, &headers, &merchant, Some(refusal)).await
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// `GET /admin/logo`: the signed-in store's logo (the admin is on the platform's host, where
@@ -954,15 +1234,14 @@ async fn upload_logo(
     match state
         .upstreams
         .catalog
+        .as_caller(&merchant.session.key)
         .send(
             reqwest::Method::PUT,
             "/admin/store/logo",
-            Some(&merchant.session.key),
             Body::Bytes {
                 content_type,
                 bytes,
             },
-            None,
         )
         .await
     {
@@ -1015,7 +1294,8 @@ async fn orders(
     let list = state
         .upstreams
         .checkout
-        .get(&path, Some(&merchant.session.key))
+        .as_caller(&merchant.session.key)
+        .get(&path)
         .await?;
     Ok(page(
         &merchant,
@@ -1067,10 +1347,8 @@ async fn order(
     let order = state
         .upstreams
         .checkout
-        .get(
-            &format!("/admin/orders/{id}?lang={}", lang.code()),
-            Some(&merchant.session.key),
-        )
+        .as_caller(&merchant.session.key)
+        .get(&format!("/admin/orders/{id}?lang={}", lang.code()))
         .await?;
     let currency = order["currency"].as_str().unwrap_or_default();
     let address = &order["shipping_address"];
@@ -1104,3 +1382,12 @@ async fn order(
     )
     .into_response())
 }
+
+csrf_form!(
+    SigninForm,
+    SignupForm,
+    ProductForm,
+    StockForm,
+    DomainForm,
+    LanguageForm
+);

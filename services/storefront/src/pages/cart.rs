@@ -5,7 +5,6 @@
 //! and prices are read fresh from catalog for every view, never from the cookie.
 
 use axum::Extension;
-use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +12,8 @@ use maud::html;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Frame, PageError, PageResult, Shop, check_csrf, csrf_field, layout, see_other};
+use super::forms::{Checked, csrf_form, see_other_setting};
+use super::{Frame, PageError, PageResult, Shop, csrf_field, layout};
 use crate::AppState;
 use crate::cookies::{self, CART, CsrfToken};
 
@@ -75,11 +75,9 @@ fn parse(form: &LineForm) -> Result<(Uuid, u32), PageError> {
 pub async fn add(
     State(state): State<AppState>,
     _shop: Shop,
-    Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
-    Form(form): Form<LineForm>,
+    Checked(form): Checked<LineForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let (id, quantity) = parse(&form)?;
     let mut lines = read(&state, &headers);
     let room = lines.len() < MAX_LINES;
@@ -91,22 +89,19 @@ pub async fn add(
         }),
         None => {}
     }
-    let mut response = see_other("/cart");
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, write(&state, &headers, &lines));
-    Ok(response)
+    Ok(see_other_setting(
+        "/cart",
+        [write(&state, &headers, &lines)],
+    ))
 }
 
 /// `POST /cart/update`: sets a line's quantity; 0 removes it.
 pub async fn update(
     State(state): State<AppState>,
     _shop: Shop,
-    Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
-    Form(form): Form<LineForm>,
+    Checked(form): Checked<LineForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let (id, quantity) = parse(&form)?;
     let mut lines = read(&state, &headers);
     if quantity == 0 {
@@ -114,11 +109,10 @@ pub async fn update(
     } else if let Some(line) = lines.iter_mut().find(|l| l.product_id == id) {
         line.quantity = quantity.min(MAX_QUANTITY);
     }
-    let mut response = see_other("/cart");
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, write(&state, &headers, &lines));
-    Ok(response)
+    Ok(see_other_setting(
+        "/cart",
+        [write(&state, &headers, &lines)],
+    ))
 }
 
 /// A cart line with what catalog says about its product now.
@@ -223,3 +217,5 @@ pub async fn show(
     )
     .into_response()
 }
+
+csrf_form!(LineForm);

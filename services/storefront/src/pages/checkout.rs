@@ -12,16 +12,17 @@
 //! - The status page refreshes itself (`<meta http-equiv="refresh">`, no JavaScript) until the
 //!   order is confirmed or cancelled.
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Form};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::cart::{self, Priced};
-use super::{Frame, PageError, PageResult, Shop, check_csrf, csrf_field, layout, see_other};
+use super::forms::{Checked, csrf_form, see_other_setting};
+use super::{Frame, PageError, PageResult, Shop, csrf_field, layout, see_other};
 use crate::AppState;
 use crate::cookies::CsrfToken;
 use crate::i18n::Lang;
@@ -213,9 +214,8 @@ pub async fn place(
     shop: Shop,
     Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
-    Form(form): Form<CheckoutForm>,
+    Checked(form): Checked<CheckoutForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let lang = shop.lang;
     let lines = cart::read(&state, &headers);
     if lines.is_empty() {
@@ -274,11 +274,10 @@ pub async fn place(
             else {
                 return Err(PageError::Unavailable { retry_after_s: 5 });
             };
-            let mut response = see_other(&format!("/orders/{id}?token={}", encode(token)));
-            response
-                .headers_mut()
-                .append(header::SET_COOKIE, cart::write(&state, &headers, &[]));
-            Ok(response)
+            Ok(see_other_setting(
+                &format!("/orders/{id}?token={}", encode(token)),
+                [cart::write(&state, &headers, &[])],
+            ))
         }
         Err(error @ UpstreamError::Status { .. }) => {
             // Refused, nothing stored: a new attempt gets a new key.
@@ -404,3 +403,5 @@ pub async fn status(
     )
     .into_response())
 }
+
+csrf_form!(CheckoutForm);

@@ -9,7 +9,10 @@ pub mod admin;
 pub mod assets;
 pub mod cart;
 pub mod checkout;
+pub mod forms;
+pub mod notifications;
 pub mod ops;
+pub mod payments;
 pub mod shop;
 
 use axum::extract::FromRequestParts;

@@ -1,20 +1,25 @@
 //! The operators' console (`/ops`): parked failures by group, one message's headers and
-//! payload, retry and discard — ops' `/ops/…` API as pages.
+//! payload, retry and discard; the queues (depth, consumers, dead letters, parked failures);
+//! and each service's readiness and outbox backlog — ops' `/ops/…` API and every service's
+//! `/health/ready` and `/outbox` as pages.
 //!
 //! Invariants: the operator token is kept only in a sealed, expiring cookie (`sf_ops`) and
 //! sent to ops as `Bearer`; ops decides whether it is right (a wrong one shows the sign-in
-//! form again). Every action is a POST with the CSRF token.
+//! form again) — on every page, including the services page, whose figures need no token
+//! but are shown only to operators. Every action is a POST with the CSRF token. A service
+//! that cannot be reached is a row saying so, never a failed page.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Extension, Router};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Frame, PageError, PageResult, check_csrf, csrf_field, layout, see_other};
+use super::forms::{Checked, CsrfOnly, csrf_form, see_other_setting};
+use super::{Frame, PageError, PageResult, csrf_field, layout, see_other};
 use crate::AppState;
 use crate::cookies::{self, CsrfToken, OPS_SESSION};
 use crate::i18n::Lang;
@@ -28,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/ops/failures/{id}", get(failure))
         .route("/ops/failures/{id}/retry", post(retry))
         .route("/ops/failures/{id}/discard", post(discard))
+        .route("/ops/queues", get(queues))
+        .route("/ops/services", get(services))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -45,8 +52,28 @@ fn session(state: &AppState, headers: &HeaderMap) -> Option<OpsSession> {
 
 fn frame(lang: Lang, title: &str) -> Frame<'static> {
     let mut frame = Frame::plain(lang, format!("{title} · Summit ops"));
-    frame.nav = vec![("/ops".into(), lang.tr("Failures", "Falhas").into())];
+    frame.nav = vec![
+        ("/ops".into(), lang.tr("Failures", "Falhas").into()),
+        ("/ops/queues".into(), lang.tr("Queues", "Filas").into()),
+        (
+            "/ops/services".into(),
+            lang.tr("Services", "Serviços").into(),
+        ),
+    ];
     frame
+}
+
+/// The sign-in form again, 401: ops refused the session's token.
+fn token_refused(lang: Lang, csrf: &CsrfToken) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        signin_page(
+            lang,
+            csrf,
+            Some(lang.tr("That token is not right.", "Esse token não está certo.")),
+        ),
+    )
+        .into_response()
 }
 
 fn signin_page(lang: Lang, csrf: &CsrfToken, error: Option<&str>) -> Markup {
@@ -76,20 +103,10 @@ async fn home(
     let Some(session) = session(&state, &headers) else {
         return Ok(signin_page(lang, &csrf, None).into_response());
     };
-    let ops = &state.upstreams.ops;
-    let groups = match ops.get("/ops/failures/groups", Some(&session.token)).await {
+    let ops = state.upstreams.ops.as_caller(&session.token);
+    let groups = match ops.get("/ops/failures/groups").await {
         Ok(groups) => groups,
-        Err(UpstreamError::Status { status: 401, .. }) => {
-            return Ok((
-                StatusCode::UNAUTHORIZED,
-                signin_page(
-                    lang,
-                    &csrf,
-                    Some(lang.tr("That token is not right.", "Esse token não está certo.")),
-                ),
-            )
-                .into_response());
-        }
+        Err(UpstreamError::Status { status: 401, .. }) => return Ok(token_refused(lang, &csrf)),
         Err(error) => return Err(error.into()),
     };
     let mut path = "/ops/failures?limit=50".to_owned();
@@ -97,7 +114,7 @@ async fn home(
     if let Some(group) = group {
         path.push_str(&format!("&group={}", encode(group)));
     }
-    let list = ops.get(&path, Some(&session.token)).await?;
+    let list = ops.get(&path).await?;
     let groups = groups["groups"]
         .as_array()
         .or_else(|| groups.as_array())
@@ -148,50 +165,37 @@ struct SigninForm {
 /// `POST /ops/signin`: the token is kept sealed; ops checks it on the next page.
 async fn signin(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
-    Form(form): Form<SigninForm>,
+    Checked(form): Checked<SigninForm>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let session = OpsSession {
         token: form.token.trim().to_owned(),
         expires: chrono::Utc::now().timestamp()
             + i64::try_from(state.config.session_ttl.as_secs()).unwrap_or(3600),
     };
     let secure = state.config.cookie_secure || cookies::over_tls(&headers);
-    let mut response = see_other("/ops");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        cookies::set_cookie(
+    Ok(see_other_setting(
+        "/ops",
+        [cookies::set_cookie(
             OPS_SESSION,
             &state.sealer.seal(OPS_SESSION, &session),
             state.config.session_ttl.as_secs(),
             secure,
-        ),
-    );
-    Ok(response)
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: Option<String>,
+        )],
+    ))
 }
 
 /// `POST /ops/signout`.
 async fn signout(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
-    Form(form): Form<CsrfOnly>,
+    Checked(_): Checked<CsrfOnly>,
 ) -> PageResult {
-    check_csrf(&csrf, form.csrf.as_deref())?;
     let secure = state.config.cookie_secure || cookies::over_tls(&headers);
-    let mut response = see_other("/ops");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        cookies::set_cookie(OPS_SESSION, "", 0, secure),
-    );
-    Ok(response)
+    Ok(see_other_setting(
+        "/ops",
+        [cookies::set_cookie(OPS_SESSION, "", 0, secure)],
+    ))
 }
 
 fn pretty(value: &Value) -> String {
@@ -212,10 +216,8 @@ async fn failure(
     let detail = state
         .upstreams
         .ops
-        .get(
-            &format!("/ops/failures/{}", encode(&id)),
-            Some(&session.token),
-        )
+        .as_caller(&session.token)
+        .get(&format!("/ops/failures/{}", encode(&id)))
         .await?;
     let parked = detail["status"] == "parked";
     let payload = if detail["payload"].is_null() {
@@ -256,27 +258,24 @@ async fn failure(
     .into_response())
 }
 
+/// Retries or discards one failure; a 409 (already retried or discarded) is no error.
 async fn act(
     state: &AppState,
     headers: &HeaderMap,
-    csrf: &CsrfToken,
-    form: &CsrfOnly,
     id: &str,
     action: &str,
 ) -> Result<Response, PageError> {
-    check_csrf(csrf, form.csrf.as_deref())?;
     let Some(session) = session(state, headers) else {
         return Ok(see_other("/ops"));
     };
     match state
         .upstreams
         .ops
+        .as_caller(&session.token)
         .send(
             reqwest::Method::POST,
             &format!("/ops/failures/{}/{action}", encode(id)),
-            Some(&session.token),
             Body::None,
-            None,
         )
         .await
     {
@@ -288,21 +287,212 @@ async fn act(
 /// `POST /ops/failures/{id}/retry`.
 async fn retry(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Checked(_): Checked<CsrfOnly>,
 ) -> PageResult {
-    act(&state, &headers, &csrf, &form, &id, "retry").await
+    act(&state, &headers, &id, "retry").await
 }
 
 /// `POST /ops/failures/{id}/discard`.
 async fn discard(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Checked(_): Checked<CsrfOnly>,
 ) -> PageResult {
-    act(&state, &headers, &csrf, &form, &id, "discard").await
+    act(&state, &headers, &id, "discard").await
 }
+
+/// A count ops could not read (the queue missing, the broker away): a dash.
+fn count(value: &Value) -> String {
+    value
+        .as_i64()
+        .map_or_else(|| "—".to_owned(), |n| n.to_string())
+}
+
+/// `GET /ops/queues`: every work queue ops drains — ready messages and consumers, its
+/// dead-letter queue's, failures parked from it, and rates when the broker gives them.
+async fn queues(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+) -> PageResult {
+    let lang = Lang::negotiate(Some("en"), &headers);
+    let Some(session) = session(&state, &headers) else {
+        return Ok(signin_page(lang, &csrf, None).into_response());
+    };
+    let overview = match state
+        .upstreams
+        .ops
+        .as_caller(&session.token)
+        .get("/ops/queues")
+        .await
+    {
+        Ok(overview) => overview,
+        Err(UpstreamError::Status { status: 401, .. }) => return Ok(token_refused(lang, &csrf)),
+        Err(error) => return Err(error.into()),
+    };
+    let rows = overview["queues"].as_array().cloned().unwrap_or_default();
+    Ok(layout(
+        &frame(lang, lang.tr("Queues", "Filas")),
+        html! {
+            h1 { (lang.tr("Queues", "Filas")) }
+            @if let Some(note) = overview["rates_note"].as_str() {
+                p.hint #rates-note { (lang.tr("No rates: ", "Sem taxas: ")) (note) }
+            }
+            table #queues {
+                thead { tr {
+                    th scope="col" { (lang.tr("Queue", "Fila")) }
+                    th scope="col" { (lang.tr("Ready", "Prontas")) }
+                    th scope="col" { (lang.tr("Consumers", "Consumidores")) }
+                    th scope="col" { (lang.tr("Dead letters", "Mensagens mortas")) }
+                    th scope="col" { (lang.tr("Parked", "Estacionadas")) }
+                    th scope="col" { (lang.tr("In / out per second", "Entrada / saída por segundo")) }
+                } }
+                tbody {
+                    @for row in &rows {
+                        @let queue = row["queue"].as_str().unwrap_or_default();
+                        tr data-queue=(queue) {
+                            th scope="row" { code { (queue) } }
+                            td.depth { (count(&row["depth"])) }
+                            td.consumers { (count(&row["consumers"])) }
+                            td.dead-letters { (count(&row["dead_letters"])) }
+                            td.parked {
+                                @if row["parked"].as_i64().unwrap_or(0) > 0 {
+                                    a href=(format!("/ops?queue={}", encode(queue))) { (count(&row["parked"])) }
+                                } @else { (count(&row["parked"])) }
+                            }
+                            td.rates {
+                                @if row["rates"].is_object() {
+                                    (format!("{:.1} / {:.1}", row["rates"]["publish_per_s"].as_f64().unwrap_or(0.0), row["rates"]["ack_per_s"].as_f64().unwrap_or(0.0)))
+                                } @else { "—" }
+                            }
+                        }
+                        @if let Some(error) = row["error"].as_str() {
+                            tr.error { td colspan="6" { (error) } }
+                        }
+                    }
+                }
+            }
+        },
+    )
+    .into_response())
+}
+
+/// One service as the services page shows it.
+struct ServiceRow {
+    name: &'static str,
+    /// `ready`, `degraded`, `not ready`, or why nothing answered.
+    readiness: String,
+    /// The checks that failed, with their reasons.
+    failing: Vec<(String, String)>,
+    /// The outbox's figures (`None`: no answer).
+    outbox: Option<Value>,
+}
+
+async fn look_at(upstream: &crate::Upstream) -> ServiceRow {
+    let (ready, outbox) = tokio::join!(
+        upstream.observe("/health/ready"),
+        upstream.observe("/outbox")
+    );
+    let (readiness, failing) = match ready {
+        Ok((_, body)) if body["status"].is_string() => (
+            body["status"].as_str().unwrap_or_default().to_owned(),
+            body["reasons"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(check, why)| (check.clone(), why.as_str().unwrap_or_default().to_owned()))
+                .collect(),
+        ),
+        Ok((status, _)) => (format!("answered {status}"), Vec::new()),
+        Err(UpstreamError::Unavailable { why, .. }) => (why, Vec::new()),
+        Err(error) => (error.to_string(), Vec::new()),
+    };
+    ServiceRow {
+        name: upstream.name(),
+        readiness,
+        failing,
+        outbox: outbox
+            .ok()
+            .filter(|(status, _)| *status == 200)
+            .map(|(_, body)| body),
+    }
+}
+
+/// `GET /ops/services`: each service's readiness (its failing checks and why) and its
+/// outbox's backlog — what `summitctl outbox` and the readiness probes see.
+async fn services(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+) -> PageResult {
+    let lang = Lang::negotiate(Some("en"), &headers);
+    let Some(session) = session(&state, &headers) else {
+        return Ok(signin_page(lang, &csrf, None).into_response());
+    };
+    // The figures need no token, but the page is the operators': ops checks the token.
+    match state
+        .upstreams
+        .ops
+        .as_caller(&session.token)
+        .get("/ops/failures/groups")
+        .await
+    {
+        Ok(_) => {}
+        Err(UpstreamError::Status { status: 401, .. }) => return Ok(token_refused(lang, &csrf)),
+        // Ops itself may be the sick one: its row below says so.
+        Err(_) => {}
+    }
+    let [catalog, checkout, payments, notifications, ops] = state.upstreams.all();
+    let rows = <[ServiceRow; 5]>::from(tokio::join!(
+        look_at(catalog),
+        look_at(checkout),
+        look_at(payments),
+        look_at(notifications),
+        look_at(ops)
+    ));
+    Ok(layout(
+        &frame(lang, lang.tr("Services", "Serviços")),
+        html! {
+            h1 { (lang.tr("Services", "Serviços")) }
+            table #services {
+                thead { tr {
+                    th scope="col" { (lang.tr("Service", "Serviço")) }
+                    th scope="col" { (lang.tr("Readiness", "Prontidão")) }
+                    th scope="col" { (lang.tr("Outbox backlog", "Fila de saída")) }
+                    th scope="col" { (lang.tr("Oldest unsent", "Mais antiga não enviada")) }
+                    th scope="col" { (lang.tr("Scheduled", "Agendadas")) }
+                    th scope="col" { (lang.tr("Failing", "Falhando")) }
+                    th scope="col" { (lang.tr("Set aside", "Separadas")) }
+                } }
+                tbody {
+                    @for row in &rows {
+                        tr data-service=(row.name) {
+                            th scope="row" { (row.name) }
+                            td.readiness data-readiness=(row.readiness) {
+                                (row.readiness)
+                                @for (check, why) in &row.failing {
+                                    br; small { (check) ": " (why) }
+                                }
+                            }
+                            @if let Some(outbox) = &row.outbox {
+                                td.backlog { (count(&outbox["backlog"])) }
+                                td.oldest { (outbox["oldest_unsent_age_s"].as_f64().map_or_else(|| "—".to_owned(), |s| format!("{s:.0} s"))) }
+                                td.scheduled { (count(&outbox["scheduled"])) }
+                                td.failing { (count(&outbox["failing"])) }
+                                td.set-aside { (count(&outbox["set_aside"])) }
+                            } @else {
+                                td.backlog colspan="5" { (lang.tr("no answer", "sem resposta")) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+    .into_response())
+}
+
+csrf_form!(SigninForm);

@@ -24,7 +24,7 @@ async fn copies_stand_in_for_catalog_and_the_cart_outlives_checkout() -> anyhow:
         )
         .await?;
 
-    world.catalog.kill().await?;
+    world.stack.catalog.kill().await?;
     // Once the fresh copy has aged (300 ms here), the page comes from the stand-in copy and
     // says so.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -61,7 +61,7 @@ async fn copies_stand_in_for_catalog_and_the_cart_outlives_checkout() -> anyhow:
     // Checkout down: the order cannot be placed, the cart stays, the shopper is told.
     let form = shopper.get("/checkout").await?;
     let key = hidden(&form.body, "idempotency_key").unwrap();
-    world.checkout.kill().await?;
+    world.stack.checkout.kill().await?;
     let token = world.card_token(APPROVED).await?;
     let answer = shopper
         .post(

@@ -190,7 +190,7 @@ async fn an_operator_sees_a_poisoned_message_retries_it_and_it_leaves_the_list()
 -> anyhow::Result<()> {
     let mut world = World::start().await?;
     // A message catalog cannot read: catalog dead-letters it, ops parks it.
-    let watcher = platform_tests::EventWatcher::start(&world.vhost, "catalog.events").await?;
+    let watcher = platform_tests::EventWatcher::start(&world.stack.vhost, "catalog.events").await?;
     let id = uuid::Uuid::now_v7().to_string();
     let poison = bus::Outgoing {
         exchange: String::new(),
@@ -231,7 +231,7 @@ async fn an_operator_sees_a_poisoned_message_retries_it_and_it_leaves_the_list()
     browser.screenshot("operator-2-message").await?;
 
     // The fix: the broken consumer is taken away, so the retried message waits in its queue.
-    world.catalog.kill().await?;
+    world.stack.catalog.kill().await?;
     browser.click("#retry").await?;
     let list = browser
         .wait_text("main", Duration::from_secs(10), |t| !t.contains(&id))

@@ -7,6 +7,14 @@
 
 mod browser;
 mod degradation;
+// Catalog's test DNS server (TXT records a test publishes), used here as it is there.
+#[path = "../../../catalog/tests/it/dns.rs"]
+mod dns;
 mod journeys;
+mod notifications_pages;
+mod ops_pages;
+mod payments_pages;
 mod security;
+mod settings;
+mod stack;
 mod world;

@@ -118,7 +118,7 @@ async fn pages_escape_refuse_forged_forms_keep_stores_apart_and_wear_the_headers
     assert_eq!(theirs.status, 404, "{}", theirs.body);
     let token = world.card_token(APPROVED).await?;
     let order: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/stores/loja-b/orders", world.checkout.url()))
+        .post(format!("{}/stores/loja-b/orders", world.stack.checkout.url()))
         .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&serde_json::json!({
             "lines": [{"product_id": b_products[0], "quantity": 1}],
@@ -202,7 +202,7 @@ async fn a_double_submitted_checkout_places_one_order() -> anyhow::Result<()> {
         std::time::Duration::from_secs(30),
         || async {
             let list: serde_json::Value = reqwest::Client::new()
-                .get(format!("{}/admin/orders", world.checkout.url()))
+                .get(format!("{}/admin/orders", world.stack.checkout.url()))
                 .bearer_auth(&admin_key)
                 .send()
                 .await

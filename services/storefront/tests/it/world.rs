@@ -2,91 +2,58 @@
 //! browser would: with a `Host`, cookies it keeps, and the CSRF token read from forms.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use platform_tests::Database;
 use reqwest::header::{COOKIE, HOST, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
-use testkit::{ServiceProcess, Vhost};
+use testkit::ServiceProcess;
+
+use crate::dns::DnsServer;
+pub use crate::stack::eventually;
+use crate::stack::{Stack, service_env, start, wait_ready};
 
 pub const OPS_TOKEN: &str = "it-ops-token";
 pub const APPROVED: &str = "4000000000000010";
 pub const DECLINED: &str = "4000000000000028";
 
+/// The stack (catalog, checkout), payments and ops, the simulator, a DNS server, and the
+/// storefront.
 pub struct World {
-    pub vhost: Vhost,
-    databases: Vec<Database>,
-    pub catalog: ServiceProcess,
-    pub checkout: ServiceProcess,
+    pub stack: Stack,
     pub payments: ServiceProcess,
     pub ops: ServiceProcess,
+    /// Only in [`World::start_with_notifications`].
+    pub notifications: Option<ServiceProcess>,
     pub storefront: ServiceProcess,
     pub sim_url: String,
+    /// The DNS server catalog checks custom domains' TXT records with.
+    pub dns: DnsServer,
     _sim: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-async fn start(name: &str, env: Vec<(&str, String)>) -> anyhow::Result<ServiceProcess> {
-    ServiceProcess::start(&platform_tests::binary(name)?, &env).await
-}
-
-/// Polls `check` every 100 ms until it gives a value, failing after `limit`.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return Ok(value);
-        }
-        anyhow::ensure!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-pub async fn wait_ready(process: &ServiceProcess) -> anyhow::Result<()> {
-    let url = format!("{}/health/ready", process.url());
-    eventually(&format!("{url} ready"), Duration::from_secs(90), || async {
-        let response = reqwest::get(&url).await.ok()?;
-        (response.status() == 200).then_some(())
-    })
-    .await
-}
-
 impl World {
+    /// Everything but notifications (whose URL then names a port nothing listens on).
     pub async fn start() -> anyhow::Result<Self> {
-        let vhost = Vhost::create().await?;
-        let amqp = vhost.url();
+        Self::start_with(false).await
+    }
+
+    /// Everything, notifications included (mail to the local maildev, webhooks to loopback
+    /// allowed).
+    pub async fn start_with_notifications() -> anyhow::Result<Self> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(with_notifications: bool) -> anyhow::Result<Self> {
+        // Custom domains' TXT records are looked up here (catalog's DNS_RESOLVER).
+        let dns = DnsServer::start().await?;
+        let mut stack = Stack::start(vec![("DNS_RESOLVER", dns.addr.to_string())]).await?;
+        let amqp = stack.vhost.url();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let sim_url = format!("http://{}", listener.local_addr()?);
         let sim = tokio::spawn(payments::sim::Simulator::new().serve(listener));
-        let mut databases = Vec::new();
-        let db = |name: &str| {
-            let name = name.to_owned();
-            async move { Database::create(&name).await }
-        };
-        let (catalog_db, checkout_db, payments_db, ops_db) = (
-            db("catalog").await?,
-            db("checkout").await?,
-            db("payments").await?,
-            db("ops").await?,
-        );
-        let base = |url: String| {
-            vec![
-                ("DATABASE_URL", url),
-                ("AMQP_URL", amqp.clone()),
-                ("RUST_LOG", "warn".to_owned()),
-            ]
-        };
-        let catalog = start("catalog", base(catalog_db.url())).await?;
-        let mut env = base(checkout_db.url());
-        env.push(("CATALOG_URL", catalog.url()));
-        let checkout = start("checkout", env).await?;
-        let mut env = base(payments_db.url());
+        let payments_db = Database::create("payments").await?;
+        let ops_db = Database::create("ops").await?;
+        let mut env = service_env(&payments_db, &amqp);
         env.extend([
             ("PAGARME_BASE_URL", format!("{sim_url}/core/v5")),
             ("PAGARME_SECRET_KEY", "sk_test_storefront_it".to_owned()),
@@ -100,36 +67,56 @@ impl World {
             ),
         ]);
         let payments = start("payments", env).await?;
-        let mut env = base(ops_db.url());
+        let mut env = service_env(&ops_db, &amqp);
         env.push(("OPS_TOKEN", OPS_TOKEN.to_owned()));
         let ops = start("ops", env).await?;
-        let storefront = start(
-            "storefront",
-            vec![
-                ("CATALOG_URL", catalog.url()),
-                ("CHECKOUT_URL", checkout.url()),
-                ("PAYMENTS_URL", payments.url()),
-                ("OPS_URL", ops.url()),
-                ("GATEWAY_TOKENIZE_URL", format!("{sim_url}/core/v5")),
-                // Copies go stale fast, so a test sees them stand in without waiting long.
-                ("FRESH_FOR_MS", "300".to_owned()),
-                ("RUST_LOG", "warn".to_owned()),
-            ],
-        )
-        .await?;
-        databases.extend([catalog_db, checkout_db, payments_db, ops_db]);
-        for process in [&catalog, &checkout, &payments, &ops, &storefront] {
+        stack.databases.extend([payments_db, ops_db]);
+        let notifications = if with_notifications {
+            let database = Database::create("notifications").await?;
+            let mut env = service_env(&database, &amqp);
+            env.extend([
+                (
+                    "SMTP_URL",
+                    std::env::var("SMTP_URL").unwrap_or_else(|_| "smtp://127.0.0.1:2525".into()),
+                ),
+                ("WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
+            ]);
+            stack.databases.push(database);
+            Some(start("notifications", env).await?)
+        } else {
+            None
+        };
+        let mut env = stack.storefront_env();
+        env.extend([
+            ("PAYMENTS_URL", payments.url()),
+            ("OPS_URL", ops.url()),
+            // Without notifications: a port nothing listens on, so the edge meets it as it
+            // would a service that is down (not whatever runs on 8084).
+            (
+                "NOTIFICATIONS_URL",
+                notifications
+                    .as_ref()
+                    .map_or_else(|| "http://127.0.0.1:1".to_owned(), ServiceProcess::url),
+            ),
+            ("GATEWAY_TOKENIZE_URL", format!("{sim_url}/core/v5")),
+            // Copies go stale fast, so a test sees them stand in without waiting long.
+            ("FRESH_FOR_MS", "300".to_owned()),
+        ]);
+        let storefront = start("storefront", env).await?;
+        for process in [&payments, &ops, &storefront]
+            .into_iter()
+            .chain(notifications.as_ref())
+        {
             wait_ready(process).await?;
         }
         Ok(Self {
-            vhost,
-            databases,
-            catalog,
-            checkout,
+            stack,
             payments,
             ops,
+            notifications,
             storefront,
             sim_url,
+            dns,
             _sim: sim,
         })
     }
@@ -149,31 +136,7 @@ impl World {
         slug: &str,
         products: &[(&str, i64)],
     ) -> anyhow::Result<(String, Vec<String>)> {
-        let http = reqwest::Client::new();
-        let store: Value = http
-            .post(format!("{}/stores", self.catalog.url()))
-            .json(&json!({"name": format!("Loja {slug}"), "slug": slug, "contact_email": "dono@example.com"}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let key = store["admin_key"].as_str().unwrap().to_owned();
-        let mut ids = Vec::new();
-        for (i, (name, price)) in products.iter().enumerate() {
-            let product: Value = http
-                .post(format!("{}/admin/products", self.catalog.url()))
-                .bearer_auth(&key)
-                .json(&json!({"name": name, "description": "Do sul de Minas", "sku": format!("SKU-{i}"),
-                              "price_minor": price, "currency": "BRL", "stock": 50, "active": true}))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            ids.push(product["id"].as_str().unwrap().to_owned());
-        }
-        Ok((key, ids))
+        self.stack.store(slug, products).await
     }
 
     /// A card token from the simulator, as a browser would get it.
@@ -202,19 +165,13 @@ impl World {
     }
 
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        for process in [
-            &mut self.storefront,
-            &mut self.ops,
-            &mut self.payments,
-            &mut self.checkout,
-            &mut self.catalog,
-        ] {
+        for process in [&mut self.storefront, &mut self.ops, &mut self.payments]
+            .into_iter()
+            .chain(self.notifications.as_mut())
+        {
             let _ = process.kill().await;
         }
-        for database in &mut self.databases {
-            database.drop_now().await?;
-        }
-        Ok(())
+        self.stack.stop().await
     }
 }
 
