@@ -248,6 +248,8 @@ pub struct LanguageInput {
         (status = 200, description = "The store, in its new language", body = StoreView),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not Content-Type: application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "language is not pt-BR or en, or an unknown field", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -16,29 +16,47 @@ pub struct Browser {
     _driver: Child,
 }
 
+/// A chromedriver on a port it chose, and that port.
+async fn start_driver() -> anyhow::Result<(Child, u16)> {
+    let mut driver = Command::new("chromedriver")
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting chromedriver (make test installs Debian's chromium-driver)")?;
+    let stdout = driver.stdout.take().context("piped")?;
+    let port = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                let port: u16 = rest.trim_end_matches('.').trim().parse()?;
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                return Ok(port);
+            }
+        }
+        anyhow::bail!("chromedriver exited before it listened")
+    })
+    .await
+    .context("chromedriver did not start within 20 s")??;
+    Ok((driver, port))
+}
+
 impl Browser {
     pub async fn start() -> anyhow::Result<Self> {
-        let mut driver = Command::new("chromedriver")
-            .arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting chromedriver (make test installs Debian's chromium-driver)")?;
-        let stdout = driver.stdout.take().context("piped")?;
-        let port = tokio::time::timeout(Duration::from_secs(20), async {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Some(line) = lines.next_line().await? {
-                if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                    let port: u16 = rest.trim_end_matches('.').trim().parse()?;
-                    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-                    return Ok(port);
+        // chromedriver with --port=0 sometimes exits at once when several start together (it
+        // binds IPv4 and IPv6 one after the other): a fresh one is started, up to three times.
+        let mut tries = 0;
+        let (driver, port) = loop {
+            tries += 1;
+            match start_driver().await {
+                Ok(started) => break started,
+                Err(error) if tries < 3 => {
+                    eprintln!("chromedriver did not start ({error:#}); starting another");
                 }
+                Err(error) => return Err(error),
             }
-            anyhow::bail!("chromedriver exited before it listened")
-        })
-        .await
-        .context("chromedriver did not start within 20 s")??;
+        };
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),

@@ -74,7 +74,13 @@ async fn a_merchant_opens_a_store_adds_a_product_with_a_logo_and_sees_both_on_it
         .await?;
     browser.screenshot("merchant-2-logo-preview").await?;
     browser.click("form[enctype] button[type=submit]").await?;
-    browser.client.find(Locator::Css("#current-logo")).await?;
+    // The upload goes through catalog: on a loaded machine the next page takes a while.
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("#current-logo"))
+        .await?;
 
     browser.client.goto(&shop).await?;
     let name = browser.text(".store-name").await?;
