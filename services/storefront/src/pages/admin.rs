@@ -1032,23 +1032,37 @@ async fn set_domain(
 ) -> PageResult {
     let domain = form.custom_domain.trim();
     let body = json!({ "custom_domain": (!domain.is_empty()).then_some(domain) });
+    let change = (
+        reqwest::Method::PUT,
+        "/admin/store/domain",
+        Body::Json(body),
+    );
+    change_domain(&state, &csrf, &headers, &merchant, change).await
+}
+
+/// Sends a domain change to catalog as the merchant: on success the store's cached copies
+/// are forgotten and the settings page shown again; a refusal catalog explains is shown on
+/// the settings page, in the merchant's language.
+async fn change_domain(
+    state: &AppState,
+    csrf: &CsrfToken,
+    headers: &HeaderMap,
+    merchant: &Merchant,
+    (method, path, body): (reqwest::Method, &str, Body),
+) -> PageResult {
     match state
         .upstreams
         .catalog
         .as_caller(&merchant.session.key)
-        .send(
-            reqwest::Method::PUT,
-            "/admin/store/domain",
-            Body::Json(body),
-        )
+        .send(method, path, body)
         .await
     {
         Ok(_) => {
-            forget_store(&state);
+            forget_store(state);
             Ok(see_other("/admin/settings#domain"))
         }
         Err(error) => match domain_refusal(merchant.lang, &error) {
-            Some(refusal) => settings_page(&state, &csrf, &headers, &merchant, Some(refusal)).await,
+            Some(refusal) => settings_page(state, csrf, headers, merchant, Some(refusal)).await,
             None => Err(error.into()),
         },
     }
@@ -1062,26 +1076,12 @@ async fn verify_domain(
     merchant: Merchant,
     Checked(_): Checked<CsrfOnly>,
 ) -> PageResult {
-    match state
-        .upstreams
-        .catalog
-        .as_caller(&merchant.session.key)
-        .send(
-            reqwest::Method::POST,
-            "/admin/store/domain/verify",
-            Body::None,
-        )
-        .await
-    {
-        Ok(_) => {
-            forget_store(&state);
-            Ok(see_other("/admin/settings#domain"))
-        }
-        Err(error) => match domain_refusal(merchant.lang, &error) {
-            Some(refusal) => settings_page(&state, &csrf, &headers, &merchant, Some(refusal)).await,
-            None => Err(error.into()),
-        },
-    }
+    let change = (
+        reqwest::Method::POST,
+        "/admin/store/domain/verify",
+        Body::None,
+    );
+    change_domain(&state, &csrf, &headers, &merchant, change).await
 }
 
 /// `POST /admin/settings/key`: a new admin key, shown once; the session carries it on (the
